@@ -1,0 +1,1 @@
+"""The filesystem: namespace, roles and operations over one famfs device."""

@@ -1,0 +1,60 @@
+"""The metadata log on a device: read entries, append entries (single writer, under a lock)."""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+from famfs.device import Device
+from famfs.errors import LogFullError
+from famfs.omf.layout import LOG_ENTRY_SIZE, LOG_HEADER_SIZE
+from famfs.omf.log import COUNTERS_OFFSET, LogEntry, LogHeader, Payload, decode_entry, encode_entry
+from famfs.omf.superblock import Superblock
+
+
+class MetadataLog:
+    """The log region of `device` described by superblock `sb`."""
+
+    def __init__(self, device: Device, sb: Superblock) -> None:
+        self.device = device
+        self.sb = sb
+        self.base = sb.log_offset
+        device.check_range(self.base, sb.log_len)
+
+    def header(self) -> LogHeader:
+        """The header as it is on the device now (checked)."""
+        return LogHeader.decode(self.device.buf[self.base:self.base + LOG_HEADER_SIZE],
+                                self.sb.log_len)
+
+    def entries(self, start: int, stop: int) -> Iterator[LogEntry]:
+        """Decode slots [start, stop) in order; a bad slot raises CorruptError naming it."""
+        buf = self.device.buf
+        off = self.base + LOG_HEADER_SIZE + start * LOG_ENTRY_SIZE
+        for index in range(start, stop):
+            yield decode_entry(buf[off:off + LOG_ENTRY_SIZE], index)
+            off += LOG_ENTRY_SIZE
+
+    def append(self, payloads: Sequence[Payload]) -> int:
+        """Append `payloads` as new entries; return the index of the first.
+
+        The caller holds the device's append lock and has replayed the log up to the current
+        header. Each entry is written whole before the header counters move; the two counters
+        move together in a single 16-byte store, so a reader never trusts a partial entry.
+        """
+        head = self.header()
+        if head.next_index + len(payloads) > head.slots:
+            raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
+                               f"{len(payloads)} more needed")
+        first = head.next_index
+        buf = self.device.buf
+        off = self.base + LOG_HEADER_SIZE + first * LOG_ENTRY_SIZE
+        blob = b"".join(encode_entry(first + i, p) for i, p in enumerate(payloads))
+        buf[off:off + len(blob)] = blob
+        end = first + len(payloads)
+        counters = end.to_bytes(8, "little") * 2
+        pos = self.base + COUNTERS_OFFSET
+        buf[pos:pos + 16] = counters
+        return first
+
+    def flush(self) -> None:
+        """Make the log durable (msync of the log region)."""
+        self.device.flush(self.base, self.sb.log_len)

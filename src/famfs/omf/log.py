@@ -1,0 +1,231 @@
+"""The famfs metadata log: a 48-byte header, then fixed 544-byte entries."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Union
+
+from famfs.errors import CorruptError, PathError
+from famfs.omf.fmap import FMAP_SIZE, FileMap, decode_fmap, encode_fmap
+from famfs.omf.layout import (
+    FILE_FLAG_ALL_HOSTS_RW,
+    LOG_ENTRY_SIZE,
+    LOG_HEADER_SIZE,
+    LOG_MAGIC,
+    MAX_PATH,
+    log_last_index,
+)
+
+# Reference struct famfs_log header (48 bytes):
+#   0 famfs_log_magic u64   8 famfs_log_len u64   16 famfs_log_last_index u64
+#  24 famfs_log_crc u64 (CRC-32 of bytes [0, 24))  32 famfs_log_next_seqnum u64
+#  40 famfs_log_next_index u64
+_HEADER = struct.Struct("<QQQQQQ")
+_HEADER_CRC_SPAN = 24
+COUNTERS_OFFSET = 32
+"""Offset of next_seqnum and next_index: 16 bytes, written in one store on append."""
+
+
+@dataclass(frozen=True)
+class LogHeader:
+    log_len: int
+    next_seqnum: int = 0
+    next_index: int = 0
+    magic: int = LOG_MAGIC
+    crc: int = 0
+
+    @property
+    def last_index(self) -> int:
+        return log_last_index(self.log_len)
+
+    @property
+    def slots(self) -> int:
+        return self.last_index + 1
+
+    def is_full(self) -> bool:
+        return self.next_index > self.last_index
+
+    def encode(self) -> bytes:
+        head = struct.pack("<QQQ", self.magic, self.log_len, self.last_index)
+        crc = zlib.crc32(head)
+        return head + struct.pack("<QQQ", crc, self.next_seqnum, self.next_index)
+
+    @classmethod
+    def decode(cls, buf: bytes | memoryview, log_len: int) -> LogHeader:
+        """Decode and check the header of a log whose superblock says `log_len` bytes."""
+        magic, hlen, last, crc, seq, nxt = _HEADER.unpack_from(buf)
+        if magic != LOG_MAGIC:
+            raise CorruptError("log header", "magic", f"{magic:#x} is not {LOG_MAGIC:#x}")
+        want = zlib.crc32(bytes(buf[:_HEADER_CRC_SPAN]))
+        if crc != want:
+            raise CorruptError("log header", "crc", f"stored {crc:#x}, computed {want:#x}")
+        if hlen != log_len:
+            raise CorruptError("log header", "log_len",
+                               f"{hlen:#x} differs from the superblock's {log_len:#x}")
+        if last != log_last_index(log_len):
+            raise CorruptError("log header", "last_index",
+                               f"{last}, expected {log_last_index(log_len)} for this log_len")
+        if nxt > last + 1:
+            raise CorruptError("log header", "next_index", f"{nxt} is past the last slot {last}")
+        if seq != nxt:
+            raise CorruptError("log header", "next_seqnum",
+                               f"{seq} differs from next_index {nxt}")
+        return cls(log_len=hlen, next_seqnum=seq, next_index=nxt, magic=magic, crc=crc)
+
+
+class EntryType(IntEnum):
+    FILE = 0
+    MKDIR = 1
+    DELETE = 2
+    ADD_DAXDEV = 3
+    INVALID = 4
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A FILE log entry: a file of exactly `size` bytes at `relpath` with map `fmap`."""
+
+    relpath: str
+    size: int
+    fmap: FileMap
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    flags: int = FILE_FLAG_ALL_HOSTS_RW
+
+
+@dataclass(frozen=True)
+class MkdirEntry:
+    """A MKDIR log entry."""
+
+    relpath: str
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class AddDaxdevEntry:
+    """An ADD_DAXDEV log entry: device `index` of `size` bytes, known by `uuid` (16 bytes)."""
+
+    index: int
+    size: int
+    uuid: bytes = bytes(16)
+
+
+Payload = Union[FileEntry, MkdirEntry, AddDaxdevEntry]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A log entry as stored: slot `seqnum` (equal to its index) and its payload."""
+
+    seqnum: int
+    payload: Payload
+
+
+# Reference struct famfs_log_entry (544 bytes):
+#   0 famfs_log_entry_seqnum u64   8 famfs_log_entry_type u32   12 pad u32
+#  16 union { famfs_log_file_meta | famfs_log_mkdir | famfs_log_daxdev }   536 crc u64
+# struct famfs_log_file_meta: 0 fm_size u64, 8 fm_flags u32, 12 fm_uid u32, 16 fm_gid u32,
+#   20 fm_mode u32, 24 fm_relpath[80], 104 fm_fmap (416)
+# struct famfs_log_mkdir: 0 md_uid u32, 4 md_gid u32, 8 md_mode u32, 12 md_relpath[80]
+# struct famfs_log_daxdev: 0 dd_size u64, 8 dd_uuid[16], 24 dd_index u32
+_ENTRY_HEAD = struct.Struct("<QI4x")
+_FILE = struct.Struct("<QIIII80s")
+_MKDIR = struct.Struct("<III80s")
+_DAXDEV = struct.Struct("<Q16sI")
+_CRC = struct.Struct("<Q")
+_PAYLOAD = 16
+_CRC_OFFSET = LOG_ENTRY_SIZE - 8
+_FMAP_OFFSET = _PAYLOAD + _FILE.size
+assert _FMAP_OFFSET + FMAP_SIZE == _CRC_OFFSET
+
+
+def check_relpath(path: str) -> bytes:
+    """The encoded form of a famfs relative path, or PathError saying what is wrong with it."""
+    raw = path.encode()
+    if len(raw) >= MAX_PATH:
+        raise PathError(f"path {path!r} is {len(raw)} bytes; famfs paths are at most "
+                        f"{MAX_PATH - 1} bytes")
+    if not raw or raw.startswith(b"/"):
+        raise PathError(f"path {path!r} must be relative to the filesystem root")
+    if b"\0" in raw:
+        raise PathError(f"path {path!r} contains a NUL byte")
+    for part in raw.split(b"/"):
+        if part in (b"", b".", b".."):
+            raise PathError(f"path {path!r} has an empty, '.' or '..' component")
+    return raw
+
+
+def _decode_relpath(raw: bytes, index: int) -> str:
+    if b"\0" not in raw:
+        raise CorruptError("log entry", "relpath", "not NUL-terminated", index)
+    name = raw.split(b"\0", 1)[0]
+    try:
+        text = name.decode()
+    except UnicodeDecodeError:
+        raise CorruptError("log entry", "relpath", f"{name!r} is not UTF-8", index) from None
+    try:
+        check_relpath(text)
+    except PathError as exc:
+        raise CorruptError("log entry", "relpath", str(exc), index) from None
+    return text
+
+
+def encode_entry(seqnum: int, payload: Payload) -> bytes:
+    """The 544 bytes of a log entry, zero-filled, CRC over bytes [0, 536)."""
+    out = bytearray(LOG_ENTRY_SIZE)
+    if isinstance(payload, FileEntry):
+        etype = EntryType.FILE
+        _FILE.pack_into(out, _PAYLOAD, payload.size, payload.flags, payload.uid, payload.gid,
+                        payload.mode, check_relpath(payload.relpath))
+        out[_FMAP_OFFSET:_FMAP_OFFSET + FMAP_SIZE] = encode_fmap(payload.fmap)
+    elif isinstance(payload, MkdirEntry):
+        etype = EntryType.MKDIR
+        _MKDIR.pack_into(out, _PAYLOAD, payload.uid, payload.gid, payload.mode,
+                         check_relpath(payload.relpath))
+    else:
+        etype = EntryType.ADD_DAXDEV
+        _DAXDEV.pack_into(out, _PAYLOAD, payload.size, payload.uuid, payload.index)
+    _ENTRY_HEAD.pack_into(out, 0, seqnum, etype)
+    _CRC.pack_into(out, _CRC_OFFSET, zlib.crc32(memoryview(out)[:_CRC_OFFSET]))
+    return bytes(out)
+
+
+def decode_entry(buf: bytes | memoryview, index: int) -> LogEntry:
+    """Decode slot `index` (`buf` holds exactly its 544 bytes), checking seqnum, CRC, type,
+    relpath and map counts. Extent values are checked against the filesystem by the caller
+    (they need the device sizes)."""
+    seqnum, etype = _ENTRY_HEAD.unpack_from(buf)
+    (crc,) = _CRC.unpack_from(buf, _CRC_OFFSET)
+    want = zlib.crc32(buf[:_CRC_OFFSET])
+    if crc != want:
+        raise CorruptError("log entry", "crc", f"stored {crc:#x}, computed {want:#x}", index)
+    if seqnum != index:
+        raise CorruptError("log entry", "seqnum", f"{seqnum} in slot {index}", index)
+    if etype == EntryType.FILE:
+        size, flags, uid, gid, mode, raw = _FILE.unpack_from(buf, _PAYLOAD)
+        relpath = _decode_relpath(raw, index)
+        if mode & ~0o7777:
+            raise CorruptError("log entry", "mode", f"{mode:#o} has file-type bits", index)
+        fmap = decode_fmap(buf, _FMAP_OFFSET, index)
+        return LogEntry(seqnum, FileEntry(relpath, size, fmap, mode, uid, gid, flags))
+    if etype == EntryType.MKDIR:
+        uid, gid, mode, raw = _MKDIR.unpack_from(buf, _PAYLOAD)
+        relpath = _decode_relpath(raw, index)
+        if mode & ~0o7777:
+            raise CorruptError("log entry", "mode", f"{mode:#o} has file-type bits", index)
+        return LogEntry(seqnum, MkdirEntry(relpath, mode, uid, gid))
+    if etype == EntryType.ADD_DAXDEV:
+        size, dev_uuid, dev_index = _DAXDEV.unpack_from(buf, _PAYLOAD)
+        return LogEntry(seqnum, AddDaxdevEntry(dev_index, size, bytes(dev_uuid)))
+    raise CorruptError("log entry", "type", f"{etype} is not FILE, MKDIR or ADD_DAXDEV", index)
+
+
+def entry_offset(index: int) -> int:
+    """Byte offset of slot `index` from the start of the log."""
+    return LOG_HEADER_SIZE + index * LOG_ENTRY_SIZE

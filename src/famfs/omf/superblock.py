@@ -1,0 +1,114 @@
+"""The famfs superblock: 200 bytes at device offset 0."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass, field
+
+from famfs.errors import CorruptError, NoSuperblockError, WrongVersionError
+from famfs.omf.layout import (
+    ALLOC_UNIT,
+    LOG_OFFSET,
+    MIN_LOG_LEN,
+    OMF_MAJOR,
+    OMF_MINOR,
+    SUPERBLOCK_MAGIC,
+    SUPERBLOCK_VERSION,
+    is_power_of_two,
+)
+
+# Reference struct famfs_superblock:
+#   0 ts_magic u64        8 ts_version u64      16 ts_log_offset u64   24 ts_log_len u64
+#  32 ts_alloc_unit u64  40 ts_omf_ver_major u32 44 ts_omf_ver_minor u32
+#  48 ts_uuid[16]        64 ts_dev_uuid[16]     80 ts_system_uuid[16]
+#  96 ts_crc u64 (CRC-32 of bytes [0, 96))     104 ts_sb_flags u32     108 pad u32
+# 112 ts_daxdev.dd_size u64   120 ts_daxdev.dd_uuid[16]   136 ts_daxdev.dd_daxdev[64]
+_SB = struct.Struct("<QQQQQII16s16s16sQII Q16s64s")
+SUPERBLOCK_SIZE = _SB.size
+_CRC_SPAN = 96
+assert SUPERBLOCK_SIZE == 200
+
+
+@dataclass(frozen=True)
+class Superblock:
+    """Decoded superblock fields. Sizes and offsets in bytes."""
+
+    log_len: int
+    device_size: int
+    device_name: str
+    fs_uuid: uuid.UUID
+    dev_uuid: uuid.UUID
+    system_uuid: uuid.UUID
+    alloc_unit: int = ALLOC_UNIT
+    log_offset: int = LOG_OFFSET
+    magic: int = SUPERBLOCK_MAGIC
+    version: int = SUPERBLOCK_VERSION
+    omf_major: int = OMF_MAJOR
+    omf_minor: int = OMF_MINOR
+    sb_flags: int = 0
+    device_uuid: bytes = field(default=bytes(16))
+    crc: int = 0
+
+    def encode(self) -> bytes:
+        """The 200 superblock bytes, with the CRC computed over bytes [0, 96)."""
+        name = self.device_name.encode()
+        if len(name) > 63:
+            raise ValueError(f"device name {self.device_name!r} is longer than 63 bytes")
+        raw = _SB.pack(
+            self.magic, self.version, self.log_offset, self.log_len, self.alloc_unit,
+            self.omf_major, self.omf_minor, self.fs_uuid.bytes, self.dev_uuid.bytes,
+            self.system_uuid.bytes, 0, self.sb_flags, 0, self.device_size, self.device_uuid, name,
+        )
+        crc = zlib.crc32(raw[:_CRC_SPAN])
+        return raw[:_CRC_SPAN] + struct.pack("<Q", crc) + raw[_CRC_SPAN + 8:]
+
+    @classmethod
+    def decode(cls, buf: bytes | memoryview, device_size: int | None = None) -> Superblock:
+        """Decode and check a superblock.
+
+        Raises NoSuperblockError on a bad magic, WrongVersionError on a valid superblock of
+        another version, CorruptError naming the field for anything else. `device_size` is the
+        size the device has now; when given, the log must lie inside it.
+        """
+        if len(buf) < SUPERBLOCK_SIZE:
+            raise CorruptError("superblock", "size", f"{len(buf)} bytes, need {SUPERBLOCK_SIZE}")
+        (magic, version, log_offset, log_len, alloc_unit, major, minor, fs_uuid, dev_uuid,
+         system_uuid, crc, sb_flags, _pad, dd_size, dd_uuid, dd_name) = _SB.unpack_from(buf)
+        if magic != SUPERBLOCK_MAGIC:
+            raise NoSuperblockError("superblock", "magic",
+                                    f"{magic:#x} is not the famfs magic {SUPERBLOCK_MAGIC:#x}")
+        want = zlib.crc32(bytes(buf[:_CRC_SPAN]))
+        if crc != want:
+            raise CorruptError("superblock", "crc", f"stored {crc:#x}, computed {want:#x}")
+        if version != SUPERBLOCK_VERSION:
+            raise WrongVersionError("superblock", "version",
+                                    f"version {version}, this tool reads {SUPERBLOCK_VERSION}")
+        if alloc_unit not in (ALLOC_UNIT, 4096):
+            raise CorruptError("superblock", "alloc_unit", f"{alloc_unit:#x} is not 2 MiB or 4 KiB")
+        if log_offset != LOG_OFFSET:
+            raise CorruptError("superblock", "log_offset", f"{log_offset:#x}, expected {LOG_OFFSET:#x}")
+        if not is_power_of_two(log_len) or log_len < MIN_LOG_LEN:
+            raise CorruptError("superblock", "log_len",
+                               f"{log_len:#x} is not a power of two of at least 8 MiB")
+        if dd_size < log_offset + log_len:
+            raise CorruptError("superblock", "daxdev.size",
+                               f"{dd_size:#x} is smaller than the end of the log")
+        if device_size is not None and log_offset + log_len > device_size:
+            raise CorruptError("superblock", "log_len",
+                               f"log ends at {log_offset + log_len:#x}, past the device end "
+                               f"{device_size:#x}")
+        name = bytes(dd_name).split(b"\0", 1)[0].decode(errors="replace")
+        return cls(
+            log_len=log_len, device_size=dd_size, device_name=name,
+            fs_uuid=uuid.UUID(bytes=bytes(fs_uuid)), dev_uuid=uuid.UUID(bytes=bytes(dev_uuid)),
+            system_uuid=uuid.UUID(bytes=bytes(system_uuid)), alloc_unit=alloc_unit,
+            log_offset=log_offset, magic=magic, version=version, omf_major=major,
+            omf_minor=minor, sb_flags=sb_flags, device_uuid=bytes(dd_uuid), crc=crc,
+        )
+
+
+def has_superblock_magic(buf: bytes | memoryview) -> bool:
+    """Whether `buf` starts with the famfs magic (a superblock of any version, valid or not)."""
+    return len(buf) >= 8 and struct.unpack_from("<Q", buf)[0] == SUPERBLOCK_MAGIC

@@ -1,0 +1,3 @@
+from famfs.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The `famfs` and `mkfs.famfs` command lines."""

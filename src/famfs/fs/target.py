@@ -1,4 +1,4 @@
-"""How commands name a famfs file: `DEVICE:PATH`, or a path inside a mount.
+"""How a famfs file is named: `DEVICE:PATH`, or a path inside a mount.
 
 `DEVICE:PATH` names PATH (relative to the filesystem root; a leading `/` is allowed) on the
 famfs in image file or DAX device DEVICE, with no mount needed: `/dev/shm/famfs.img:dir/file`.

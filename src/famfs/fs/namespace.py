@@ -10,7 +10,8 @@ from famfs.omf.log import FileEntry, MkdirEntry
 
 @dataclass
 class Node:
-    """A name in the filesystem. `index` is the log entry that made it (None: implicit)."""
+    """A name in the filesystem. `index` is the log entry that made it (None: implicit);
+    `mode` holds permission bits only."""
 
     relpath: str
     mode: int
@@ -106,19 +107,22 @@ class Namespace:
         existing = parent.children.get(name)
         if isinstance(payload, MkdirEntry):
             if isinstance(existing, Directory) and existing.index is None:
-                existing.mode, existing.uid, existing.gid = payload.mode, payload.uid, payload.gid
+                existing.mode = payload.mode & 0o7777
+                existing.uid, existing.gid = payload.uid, payload.gid
                 existing.index = index
                 return existing
             if existing is not None:
                 self.conflicts.append(Conflict(index, payload.relpath, "path exists already"))
                 return None
-            node: Node = Directory(payload.relpath, payload.mode, payload.uid, payload.gid, index)
+            node: Node = Directory(payload.relpath, payload.mode & 0o7777, payload.uid,
+                                   payload.gid, index)
             self.directories += 1
         else:
             if existing is not None:
                 self.conflicts.append(Conflict(index, payload.relpath, "path exists already"))
                 return None
-            node = File(payload.relpath, payload.mode, payload.uid, payload.gid, index, payload)
+            node = File(payload.relpath, payload.mode & 0o7777, payload.uid, payload.gid, index,
+                        payload)
             self.files += 1
         parent.children[name] = node
         return node

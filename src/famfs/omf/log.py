@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from stat import S_IFDIR, S_IFREG
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
@@ -176,6 +177,13 @@ def _decode_relpath(raw: bytes, index: int) -> str:
     return text
 
 
+def _check_mode(mode: int, file_type: int, index: int) -> None:
+    """Permission bits, optionally with the entry's own file-type bits (the reference `cp`
+    stores the source's whole st_mode)."""
+    if mode & ~0o7777 not in (0, file_type):
+        raise CorruptError("log entry", "mode", f"{mode:#o} has foreign file-type bits", index)
+
+
 def encode_entry(seqnum: int, payload: Payload) -> bytes:
     """The 544 bytes of a log entry, zero-filled, CRC over bytes [0, 536)."""
     out = bytearray(LOG_ENTRY_SIZE)
@@ -210,15 +218,13 @@ def decode_entry(buf: bytes | memoryview, index: int) -> LogEntry:
     if etype == EntryType.FILE:
         size, flags, uid, gid, mode, raw = _FILE.unpack_from(buf, _PAYLOAD)
         relpath = _decode_relpath(raw, index)
-        if mode & ~0o7777:
-            raise CorruptError("log entry", "mode", f"{mode:#o} has file-type bits", index)
+        _check_mode(mode, S_IFREG, index)
         fmap = decode_fmap(buf, _FMAP_OFFSET, index)
         return LogEntry(seqnum, FileEntry(relpath, size, fmap, mode, uid, gid, flags))
     if etype == EntryType.MKDIR:
         uid, gid, mode, raw = _MKDIR.unpack_from(buf, _PAYLOAD)
         relpath = _decode_relpath(raw, index)
-        if mode & ~0o7777:
-            raise CorruptError("log entry", "mode", f"{mode:#o} has file-type bits", index)
+        _check_mode(mode, S_IFDIR, index)
         return LogEntry(seqnum, MkdirEntry(relpath, mode, uid, gid))
     if etype == EntryType.ADD_DAXDEV:
         size, dev_uuid, dev_index = _DAXDEV.unpack_from(buf, _PAYLOAD)

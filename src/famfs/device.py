@@ -12,7 +12,7 @@ import mmap
 import os
 import stat
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from famfs.errors import DeviceError
 
@@ -107,12 +107,12 @@ class Device:
         if self.fd < 0:
             return
         self.buf.release()
+        os.close(self.fd)
+        self.fd = -1
         try:
             self.mmap.close()
         except BufferError:
             raise DeviceError(f"{self.path}: still has views into its mapping") from None
-        os.close(self.fd)
-        self.fd = -1
 
     def __enter__(self) -> Device:
         return self

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 from famfs.alloc import Allocator, Collision, InterleaveParams
 from famfs.device import Device
 from famfs.errors import (
     CorruptError,
+    DeviceError,
     ExistsError,
     FamfsError,
     LogFullError,
@@ -68,7 +70,10 @@ class Filesystem:
             self.applied = 0
             self.refresh()
         except BaseException:
-            self.device.close()
+            # A failed check's traceback may still hold views into the mapping; the mapping
+            # then goes when they do, and the check's error is the one to report.
+            with contextlib.suppress(DeviceError):
+                self.device.close()
             raise
 
     @property

@@ -16,6 +16,7 @@ squaring) times the state, which places lane `j` at output `i0 + j*M` directly.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -318,4 +319,79 @@ def first_mismatch(buf: Any, seed: int, offset: int = 0) -> int | None:
     if tail:
         return bytes_differ(n - tail, mv[n - tail:],
                             _word(seed, (offset + head) // 4 + words)[:tail])
+    return None
+
+
+# --- files made of several device runs ----------------------------------------------------
+
+WINDOW = 64 * 1024 * 1024
+"""Bytes of the stream generated at once for files whose device runs are short."""
+
+
+def _same(a: memoryview, b: memoryview) -> bool:
+    if len(a) % 8 == 0:
+        return bool(np.array_equal(np.frombuffer(a, dtype=np.uint64),
+                                   np.frombuffer(b, dtype=np.uint64)))
+    return a == b
+
+
+def _windows(pieces: Sequence[tuple[int, memoryview]]) -> Iterator[tuple[int, int, list[int]]]:
+    """Group consecutive pieces into windows (start, end, piece indices) of about WINDOW
+    bytes of file range."""
+    group: list[int] = []
+    start = end = 0
+    for i, (off, view) in enumerate(pieces):
+        if group and (off != end or off + len(view) - start > WINDOW):
+            yield start, end, group
+            group = []
+        if not group:
+            start = off
+        group.append(i)
+        end = off + len(view)
+    if group:
+        yield start, end, group
+
+
+def fill_pieces(pieces: Sequence[tuple[int, memoryview]], seed: int) -> None:
+    """Fill each (file_offset, view) piece with its part of the pattern of `seed`. Long pieces
+    are filled in place; short ones (an interleaved file's chunks) through a scratch window,
+    since placing the lanes costs about as much as generating a few MiB."""
+    check_seed(seed)
+    scratch: bytearray | None = None
+    for start, end, group in _windows(pieces):
+        if len(group) == 1:
+            off, view = pieces[group[0]]
+            fill(view, seed, off)
+            continue
+        if scratch is None:
+            scratch = bytearray(WINDOW)
+        window = memoryview(scratch)[:end - start]
+        fill(window, seed, start)
+        for i in group:
+            off, view = pieces[i]
+            view[:] = window[off - start:off - start + len(view)]
+
+
+def first_mismatch_pieces(pieces: Sequence[tuple[int, memoryview]], seed: int) -> int | None:
+    """File offset of the first byte of the pieces (file_offset, view), taken in order, that
+    differs from the pattern of `seed`, or None."""
+    check_seed(seed)
+    scratch: bytearray | None = None
+    for start, end, group in _windows(pieces):
+        if len(group) == 1:
+            off, view = pieces[group[0]]
+            bad = first_mismatch(view, seed, off)
+            if bad is not None:
+                return off + bad
+            continue
+        if scratch is None:
+            scratch = bytearray(WINDOW)
+        window = memoryview(scratch)[:end - start]
+        fill(window, seed, start)
+        for i in group:
+            off, view = pieces[i]
+            want = window[off - start:off - start + len(view)]
+            if not _same(view, want):
+                bad = first_mismatch(view, seed, off)
+                return off + (bad if bad is not None else 0)
     return None

@@ -1,0 +1,343 @@
+"""`famfs creat`, `famfs cp` and `famfs verify`: making files and putting data in them.
+
+Famfs files are named DEVICE:PATH or by a path inside a famfs mount (famfs.fs.target);
+`cp` sources are ordinary local paths. Creation is master-only and batched: many files are
+allocated and logged in one append under the device's append lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import mmap
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from famfs import pattern
+from famfs.alloc import InterleaveParams
+from famfs.cli.sizes import mode_arg, parse_size, size_arg
+from famfs.errors import FamfsError, UsageError
+from famfs.fs.copy import CopyItem, CopyResult, file_pieces, plan_copy, run_copy
+from famfs.fs.filesystem import Filesystem, NewFile
+from famfs.fs.namespace import File
+from famfs.fs.target import Target, parse_target, require_target
+from famfs.progress import Progress
+
+DEFAULT_CHUNK = 2 * 1024 * 1024
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _warn(prog: str, message: str) -> None:
+    print(f"famfs {prog}: {message}", file=sys.stderr)
+
+
+def _add_interleave_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-N", "--nstrips", type=_int_arg, help="strips per interleaved file")
+    p.add_argument("-B", "--nbuckets", type=_int_arg, help="buckets the device is split into")
+    p.add_argument("-C", "--chunksize", type=size_arg,
+                   help="interleave chunk size (default 2M)")
+
+
+def _interleave(args: argparse.Namespace) -> InterleaveParams | None:
+    if args.nstrips is None and args.nbuckets is None and args.chunksize is None:
+        return None
+    if args.nstrips is None or args.nbuckets is None:
+        raise UsageError("interleaved allocation needs both -N NSTRIPS and -B NBUCKETS")
+    return InterleaveParams(nbuckets=args.nbuckets, nstrips=args.nstrips,
+                            chunk_size=args.chunksize or DEFAULT_CHUNK)
+
+
+@contextmanager
+def _open(device: str, writable: bool) -> Iterator[Filesystem]:
+    fs = Filesystem(device, writable=writable)
+    try:
+        yield fs
+    finally:
+        fs.close()
+
+
+def _randomize(fs: Filesystem, node: File, seed: int, name: str) -> None:
+    progress = Progress(f"randomize {name}", node.size)
+    pieces = file_pieces(fs, node)
+    step = 256 * 1024 * 1024
+    for off, view in pieces:
+        for lo in range(0, len(view), step):
+            part = view[lo:lo + step]
+            pattern.fill_pieces([(off + lo, part)], seed)
+            progress.advance(len(part))
+    progress.finish()
+    fs.flush_file(node)
+
+
+# --- creat --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Multi:
+    target: Target
+    size: int
+    seed: int
+
+
+def _parse_multi(text: str) -> _Multi:
+    parts = text.split(",")
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise UsageError(f"-M {text!r}: expected NAME,SIZE or NAME,SIZE,SEED")
+    try:
+        size = parse_size(parts[1])
+        seed = int(parts[2], 0) if len(parts) == 3 else 0
+    except ValueError:
+        raise UsageError(f"-M {text!r}: bad size or seed") from None
+    if size == 0:
+        raise UsageError(f"-M {text!r}: size 0 is not allowed (famfs files cannot be empty)")
+    if seed:
+        pattern.check_seed(seed)
+    return _Multi(require_target(parts[0]), size, seed)
+
+
+def _creat_one(args: argparse.Namespace, mode: int, interleave: InterleaveParams | None) -> int:
+    if not args.file:
+        raise UsageError("creat: a FILE to create is required")
+    if args.randomize and args.seed is None:
+        raise UsageError("-r needs a seed (-S SEED) so the file can be verified later")
+    if args.seed is not None:
+        pattern.check_seed(args.seed)
+    if args.size == 0:
+        raise UsageError("-s 0: famfs files cannot be empty")
+    target = require_target(args.file)
+    with _open(target.device, writable=True) as fs:
+        size = args.size
+        if size is None:
+            existing = fs.namespace.find(target.relpath)
+            if not isinstance(existing, File):
+                raise UsageError(f"{args.file}: does not exist, so its size (-s) is required")
+            size = existing.size
+        node = fs.create_files([NewFile(target.relpath, size, mode, args.uid, args.gid,
+                                        interleave)])[0]
+        if args.randomize:
+            _randomize(fs, node, args.seed, args.file)
+        if args.verbose:
+            print(f"{args.file}: {node.size} bytes" + (" randomized" if args.randomize else ""))
+    return 0
+
+
+def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleaveParams | None) -> int:
+    if args.file or args.size is not None or args.seed is not None:
+        raise UsageError("-M cannot be combined with FILE, -s or -S")
+    multis = [_parse_multi(m) for m in args.multi]
+    by_device: dict[str, list[_Multi]] = {}
+    for m in multis:
+        by_device.setdefault(m.target.device, []).append(m)
+    errors = 0
+    created = 0
+    for device, group in by_device.items():
+        with _open(device, writable=True) as fs:
+            before = fs.namespace.files
+            made = _create_group(fs, group, mode, args, interleave)
+            created += fs.namespace.files - before
+            errors += len(group) - len(made)
+            progress = Progress("randomize", sum(m.size for m, _ in made if m.seed))
+            for m, node in made:
+                if m.seed:
+                    pattern.fill_pieces(file_pieces(fs, node), m.seed)
+                    fs.flush_file(node)
+                    progress.advance(node.size)
+            progress.finish()
+    print(f"Create complete for {created} of {len(multis)} files with {errors} errs")
+    return 1 if errors else 0
+
+
+def _create_group(fs: Filesystem, group: list[_Multi], mode: int, args: argparse.Namespace,
+                  interleave: InterleaveParams | None) -> list[tuple[_Multi, File]]:
+    specs = [NewFile(m.target.relpath, m.size, mode, args.uid, args.gid, interleave)
+             for m in group]
+    try:
+        return list(zip(group, fs.create_files(specs), strict=True))
+    except FamfsError as exc:
+        if len(group) == 1 or not fs.is_master():
+            if len(group) == 1:
+                _warn("creat", f"{group[0].target}: {exc}")
+                return []
+            raise
+    made = []
+    for m, spec in zip(group, specs, strict=True):
+        try:
+            made.append((m, fs.create_files([spec])[0]))
+        except FamfsError as exc:
+            _warn("creat", f"{m.target}: {exc}")
+    return made
+
+
+def cmd_creat(args: argparse.Namespace) -> int:
+    if args.seed is not None and not args.randomize:
+        raise UsageError("seed (-S) without randomize (-r)")
+    interleave = _interleave(args)
+    mode = (0o644 if args.mode is None else args.mode) & ~_umask()
+    if args.multi:
+        return _creat_multi(args, mode, interleave)
+    return _creat_one(args, mode, interleave)
+
+
+# --- cp -----------------------------------------------------------------------------------
+
+def cmd_cp(args: argparse.Namespace) -> int:
+    if len(args.paths) < 2:
+        raise UsageError("cp: SRC and DEST are required")
+    *sources, dest = args.paths
+    target = require_target(dest)
+    interleave = _interleave(args)
+    mode = None if args.mode is None else args.mode & ~_umask()
+    with _open(target.device, writable=True) as fs:
+        if not fs.is_master():
+            fs.create_files([])  # raises RoleError naming this host and the master
+        plan = plan_copy(fs, sources, target.relpath, args.recursive, mode)
+        progress = Progress("cp", sum(f.size for f in plan.files))
+
+        def on_file(item: CopyItem) -> None:
+            progress.advance(item.size)
+            if args.verbose:
+                print(f"{item.source} -> {target.device}:{item.relpath}")
+
+        result: CopyResult = run_copy(fs, plan, args.uid, args.gid, interleave,
+                                      compare=args.compare, on_file=on_file)
+        progress.finish()
+    for message in result.errors:
+        _warn("cp", message)
+    return 1 if result.errors else 0
+
+
+# --- verify -------------------------------------------------------------------------------
+
+def _verify_local(path: str, seed: int) -> tuple[int, int | None]:
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return 0, None
+        with mmap.mmap(fh.fileno(), size, prot=mmap.PROT_READ) as mm:
+            view = memoryview(mm)
+            try:
+                return size, pattern.first_mismatch(view, seed)
+            finally:
+                view.release()
+
+
+def _verify_one(name: str, seed: int, quiet: bool, filesystems: dict[str, Filesystem]) -> int:
+    pattern.check_seed(seed)
+    target = parse_target(name)
+    if target is None:
+        try:
+            st = os.stat(name)
+        except OSError as exc:
+            raise UsageError(f"{name}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{name}: not a famfs path or a regular file")
+        size, bad = _verify_local(name, seed)
+    else:
+        fs = filesystems.get(target.device)
+        if fs is None:
+            fs = filesystems[target.device] = Filesystem(target.device)
+        node = fs.file(target.relpath)
+        size = node.size
+        bad = pattern.first_mismatch_pieces(file_pieces(fs, node), seed)
+    if bad is not None:
+        print(f"Verify fail: {name} at offset {bad} of {size} bytes", file=sys.stderr)
+        return 1
+    if not quiet:
+        print(f"Success: verified {size} bytes in file {name}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.multi and (args.seed is not None or args.file):
+        raise UsageError("-m cannot be combined with -S or -f")
+    jobs: list[tuple[str, int]] = []
+    if args.multi:
+        for text in args.multi:
+            name, sep, seed_text = text.rpartition(",")
+            try:
+                seed = int(seed_text, 0)
+            except ValueError:
+                seed = -1
+            if not sep or not name or seed < 0:
+                raise UsageError(f"-m {text!r}: expected FILE,SEED")
+            jobs.append((name, seed))
+    else:
+        if not args.file:
+            raise UsageError("verify: a file (-f FILE) is required")
+        if args.seed is None:
+            raise UsageError("verify: a seed (-S SEED) is required")
+        jobs.append((args.file, args.seed))
+    filesystems: dict[str, Filesystem] = {}
+    errors = 0
+    try:
+        for name, seed in jobs:
+            try:
+                errors += _verify_one(name, seed, args.quiet, filesystems)
+            except FamfsError as exc:
+                if not args.multi:
+                    raise
+                _warn("verify", f"{name}: {exc}")
+                errors += 1
+    finally:
+        for fs in filesystems.values():
+            fs.close()
+    if args.multi:
+        print(f"Verify complete for {len(jobs)} files with {errors} errs")
+    return 1 if errors else 0
+
+
+# --- registration -------------------------------------------------------------------------
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `creat`, `cp` and `verify` to the `famfs` command line."""
+    p = subparsers.add_parser("creat", help="allocate and log files (optionally randomized)")
+    p.add_argument("-s", "--size", type=size_arg, help="file size (k/m/g suffixes)")
+    p.add_argument("-S", "--seed", type=_int_arg, help="seed of the verify pattern (needs -r)")
+    p.add_argument("-r", "--randomize", action="store_true",
+                   help="fill the file with the verify pattern of -S SEED")
+    p.add_argument("-m", "--mode", type=mode_arg, help="octal mode (default 0644, less umask)")
+    p.add_argument("-u", "--uid", type=_int_arg, default=os.geteuid())
+    p.add_argument("-g", "--gid", type=_int_arg, default=os.getegid())
+    p.add_argument("-M", "--multi", action="append", metavar="NAME,SIZE[,SEED]",
+                   help="create many files in one call (repeatable)")
+    p.add_argument("-t", "--threadct", type=_int_arg, help="accepted for compatibility")
+    p.add_argument("-v", "--verbose", action="store_true")
+    _add_interleave_args(p)
+    p.add_argument("file", nargs="?", metavar="FILE")
+    p.set_defaults(func=cmd_creat)
+
+    p = subparsers.add_parser("cp", help="copy local files into famfs")
+    p.add_argument("-r", "--recursive", action="store_true")
+    p.add_argument("-t", "--threadct", type=_int_arg, help="accepted for compatibility")
+    p.add_argument("-m", "--mode", type=mode_arg,
+                   help="octal mode (default: each source's permission bits)")
+    p.add_argument("-u", "--uid", type=_int_arg, default=os.getuid())
+    p.add_argument("-g", "--gid", type=_int_arg, default=os.getgid())
+    p.add_argument("-c", "--compare", action="store_true", help="compare after copying")
+    p.add_argument("-v", "--verbose", action="store_true")
+    _add_interleave_args(p)
+    p.add_argument("paths", nargs="+", metavar="SRC... DEST")
+    p.set_defaults(func=cmd_cp)
+
+    p = subparsers.add_parser("verify", help="check a file against the verify pattern")
+    p.add_argument("-S", "--seed", type=_int_arg)
+    p.add_argument("-f", "--filename", dest="file", metavar="FILE")
+    p.add_argument("-m", "--multi", action="append", metavar="FILE,SEED",
+                   help="verify several files (repeatable)")
+    p.add_argument("-t", "--threadct", type=_int_arg, help="accepted for compatibility")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_verify)

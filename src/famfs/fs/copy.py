@@ -1,0 +1,318 @@
+"""Copying regular files from anywhere into a famfs (`famfs cp`).
+
+A copy is planned first (which sources become which famfs paths; what is skipped and why),
+then carried out: directories are logged, every file is allocated and logged in one append
+(under the device's append lock, so concurrent copies never hand out the same space), and
+the data is read straight into the device mapping. A file is logged before its data is
+copied, so an interrupted copy leaves files of the right size whose data may be incomplete;
+running the copy again overwrites them (same path, same size).
+
+Directory sources (with `recursive`) follow the reference: the *contents* of SRC are copied
+into DEST (created if missing), each subdirectory becoming DEST/NAME.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from famfs.alloc import InterleaveParams
+from famfs.errors import FamfsError, LogFullError, NoSpaceError, PathError, UsageError
+from famfs.fs.filesystem import Filesystem, NewFile
+from famfs.fs.namespace import Directory, File
+from famfs.omf.log import check_relpath
+
+READ_CHUNK = 8 * 1024 * 1024
+"""Largest read(2) into the mapping at once (bytes)."""
+
+
+@dataclass(frozen=True)
+class CopyItem:
+    """One regular file to copy: local `source`, famfs `relpath`, `size` and `mode`."""
+
+    source: str
+    relpath: str
+    size: int
+    mode: int
+
+
+@dataclass
+class CopyPlan:
+    """What a copy will do: directories to log (parents first), files, and what was skipped
+    (one message per skipped source, naming it and saying why)."""
+
+    directories: list[tuple[str, int]] = field(default_factory=list)
+    files: list[CopyItem] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CopyResult:
+    copied: list[CopyItem] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def join(parent: str, name: str) -> str:
+    return f"{parent}/{name}" if parent else name
+
+
+def _perm(st: os.stat_result) -> int:
+    return stat.S_IMODE(st.st_mode)
+
+
+def _file_item(plan: CopyPlan, source: str, st: os.stat_result, relpath: str,
+               mode: int | None) -> None:
+    if st.st_size == 0:
+        plan.errors.append(f"{source}: empty file skipped (famfs files cannot be empty)")
+        return
+    try:
+        check_relpath(relpath)
+    except PathError as exc:
+        plan.errors.append(f"{source}: skipped: {exc}")
+        return
+    plan.files.append(CopyItem(source, relpath, st.st_size, _perm(st) if mode is None else mode))
+
+
+def _not_regular(source: str) -> str:
+    return f"{source}: not a regular file (device, fifo, socket or broken link); skipped"
+
+
+def _walk(plan: CopyPlan, source_dir: str, dest: str, mode: int | None) -> None:
+    """Plan the contents of local directory `source_dir` into famfs directory `dest`."""
+    stack = [(source_dir, dest)]
+    while stack:
+        src, dst = stack.pop()
+        try:
+            with os.scandir(src) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            plan.errors.append(f"{src}: cannot read directory: {exc.strerror}")
+            continue
+        subdirs = []
+        for entry in entries:
+            rel = join(dst, entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append((entry, rel))
+                    continue
+                st = entry.stat(follow_symlinks=True)
+            except OSError as exc:
+                plan.errors.append(f"{entry.path}: cannot stat: {exc.strerror}")
+                continue
+            if stat.S_ISREG(st.st_mode):
+                _file_item(plan, entry.path, st, rel, mode)
+            elif stat.S_ISDIR(st.st_mode):
+                plan.errors.append(f"{entry.path}: symbolic link to a directory; skipped")
+            else:
+                plan.errors.append(_not_regular(entry.path))
+        for entry, rel in reversed(subdirs):
+            try:
+                check_relpath(rel)
+                st = entry.stat(follow_symlinks=False)
+            except PathError as exc:
+                plan.errors.append(f"{entry.path}: directory skipped with its contents: {exc}")
+                continue
+            except OSError as exc:
+                plan.errors.append(f"{entry.path}: cannot stat: {exc.strerror}")
+                continue
+            plan.directories.append((rel, _perm(st) if mode is None else mode))
+            stack.append((entry.path, rel))
+
+
+def plan_copy(fs: Filesystem, sources: list[str], dest: str, recursive: bool,
+              mode: int | None = None) -> CopyPlan:
+    """Plan copying local `sources` to famfs path `dest` ('' is the root).
+
+    With several sources or `recursive`, `dest` must be a directory (with `recursive` it is
+    created if missing). With one file source, `dest` may be a directory (the file keeps its
+    name) or a file path. `mode` None keeps each source's permission bits. Raises UsageError
+    (or PathError) only for a destination that cannot work at all; every per-source problem
+    is recorded in the plan's errors and the rest still goes ahead.
+    """
+    plan = CopyPlan()
+    node = fs.namespace.find(dest)
+    if dest and node is None:
+        try:
+            fs.namespace.lookup(dest)
+        except PathError as exc:
+            raise PathError(f"destination {dest}: {exc}") from None
+        except FamfsError:
+            pass
+    into_dir = isinstance(node, Directory) or len(sources) > 1 or recursive
+    if into_dir and isinstance(node, File):
+        raise UsageError(f"destination {dest} exists and is not a directory")
+    if into_dir and node is None:
+        if not recursive:
+            raise UsageError(f"destination directory {dest} does not exist")
+        check_relpath(dest)
+        plan.directories.append((dest, 0o755 if mode is None else mode))
+    for source in sources:
+        try:
+            st = os.stat(source)
+        except OSError as exc:
+            plan.errors.append(f"{source}: cannot stat: {exc.strerror}")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if not recursive:
+                plan.errors.append(f"{source}: is a directory; -r not specified; omitted")
+                continue
+            _walk(plan, source, dest, mode)
+        elif stat.S_ISREG(st.st_mode):
+            name = os.path.basename(source.rstrip("/"))
+            _file_item(plan, source, st, join(dest, name) if into_dir else dest, mode)
+        else:
+            plan.errors.append(_not_regular(source))
+    return plan
+
+
+def file_pieces(fs: Filesystem, node: File) -> list[tuple[int, memoryview]]:
+    """(file offset, device view) of every run of `node`, in file order."""
+    buf = fs.device.buf
+    return [(s.file_offset, buf[s.dev_offset:s.dev_offset + s.length])
+            for s in fs.segments(node)]
+
+
+def copy_data(fs: Filesystem, node: File, source: str) -> None:
+    """Read local file `source` into famfs file `node` through the device mapping, then make
+    it durable. Raises OSError, or FamfsError if the source is shorter than the file."""
+    with open(source, "rb", buffering=0) as fh:
+        for off, view in file_pieces(fs, node):
+            got = 0
+            while got < len(view):
+                n = fh.readinto(view[got:got + READ_CHUNK])
+                if not n:
+                    raise FamfsError(f"{source}: ended at {off + got} bytes; it was "
+                                     f"{node.size} bytes when the copy began")
+                got += n
+    fs.flush_file(node)
+
+
+def compare_data(fs: Filesystem, node: File, source: str) -> int | None:
+    """File offset of the first byte where famfs file `node` differs from local `source`
+    (or where the source ends early), or None if they are equal."""
+    scratch = bytearray(min(node.size, READ_CHUNK))
+    with open(source, "rb", buffering=0) as fh:
+        for off, view in file_pieces(fs, node):
+            done = 0
+            while done < len(view):
+                want = min(len(scratch), len(view) - done)
+                n = fh.readinto(memoryview(scratch)[:want])
+                if not n:
+                    return off + done
+                have = view[done:done + n]
+                if have != memoryview(scratch)[:n]:
+                    for i in range(n):
+                        if have[i] != scratch[i]:
+                            return off + done + i
+                done += n
+        if fh.read(1):
+            return node.size
+    return None
+
+
+def _make_directories(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
+                      errors: list[str]) -> set[str]:
+    """Log the plan's directories; return those that could not be made (or are files)."""
+    blocked: set[str] = set()
+    for rel, mode in plan.directories:
+        if any(rel.startswith(b + "/") for b in blocked):
+            blocked.add(rel)
+            continue
+        node = fs.namespace.find(rel)
+        if isinstance(node, Directory):
+            continue
+        if node is not None:
+            errors.append(f"{rel}: exists and is not a directory; its contents are skipped")
+            blocked.add(rel)
+            continue
+        try:
+            fs.mkdir(rel, parents=True, mode=mode, uid=uid, gid=gid)
+        except FamfsError as exc:
+            errors.append(f"{rel}: cannot make directory: {exc}")
+            blocked.add(rel)
+    return blocked
+
+
+def _under(rel: str, blocked: set[str]) -> bool:
+    parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    while parent:
+        if parent in blocked:
+            return True
+        parent = parent.rsplit("/", 1)[0] if "/" in parent else ""
+    return False
+
+
+def create_entries(fs: Filesystem, items: list[CopyItem], uid: int, gid: int,
+                   interleave: InterleaveParams | None,
+                   errors: list[str]) -> list[tuple[CopyItem, File]]:
+    """Allocate and log `items` in one append. If that batch fails (one bad item, or a
+    concurrent change), fall back to one append per item so every good item is still made
+    and every bad one reported; running out of space or log slots stops the fallback."""
+    specs = [NewFile(i.relpath, i.size, i.mode, uid, gid, interleave) for i in items]
+    try:
+        return list(zip(items, fs.create_files(specs), strict=True))
+    except FamfsError as exc:
+        if len(items) == 1:
+            errors.append(f"{items[0].source}: {exc}")
+            return []
+    made = []
+    for item, spec in zip(items, specs, strict=True):
+        try:
+            made.append((item, fs.create_files([spec])[0]))
+        except (NoSpaceError, LogFullError) as exc:
+            errors.append(f"{item.source}: {exc}; copy stopped")
+            break
+        except FamfsError as exc:
+            errors.append(f"{item.source}: {exc}")
+    return made
+
+
+def _prefilter(fs: Filesystem, plan: CopyPlan, blocked: set[str],
+               errors: list[str]) -> list[CopyItem]:
+    todo = []
+    for item in plan.files:
+        if _under(item.relpath, blocked):
+            errors.append(f"{item.source}: skipped: destination directory could not be made")
+            continue
+        node = fs.namespace.find(item.relpath)
+        if isinstance(node, Directory):
+            errors.append(f"{item.source}: destination {item.relpath} is a directory")
+            continue
+        if isinstance(node, File) and node.size != item.size:
+            errors.append(f"{item.source}: destination {item.relpath} exists with size "
+                          f"{node.size}, not {item.size}; not overwritten")
+            continue
+        todo.append(item)
+    return todo
+
+
+def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
+             interleave: InterleaveParams | None = None, compare: bool = False,
+             on_file: Callable[[CopyItem], None] | None = None) -> CopyResult:
+    """Carry out `plan` on `fs` (opened writable, master only: RoleError otherwise, before
+    anything changes). Per-file problems are collected in the result; the rest is copied."""
+    if not fs.is_master():
+        fs.create_files([])  # raises the RoleError that names this host and the master
+    result = CopyResult(errors=list(plan.errors))
+    blocked = _make_directories(fs, plan, uid, gid, result.errors)
+    todo = _prefilter(fs, plan, blocked, result.errors)
+    made = create_entries(fs, todo, uid, gid, interleave, result.errors) if todo else []
+    for item, node in made:
+        try:
+            copy_data(fs, node, item.source)
+            if compare:
+                bad = compare_data(fs, node, item.source)
+                if bad is not None:
+                    raise FamfsError(f"{item.relpath} differs from {item.source} at offset "
+                                     f"{bad}")
+        except OSError as exc:
+            result.errors.append(f"{item.source}: {exc.strerror or exc}")
+        except FamfsError as exc:
+            result.errors.append(str(exc))
+        else:
+            result.copied.append(item)
+        if on_file is not None:
+            on_file(item)
+    return result

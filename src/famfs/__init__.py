@@ -7,3 +7,13 @@ server) and `famfs.cli` (the command line). Lower layers never import higher one
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """`famfs.open` (direct zero-copy access), imported on first use to keep `import famfs`
+    cheap."""
+    if name == "open":
+        from famfs.access import open
+
+        return open
+    raise AttributeError(f"module 'famfs' has no attribute {name!r}")

@@ -21,3 +21,63 @@ def golden_entry(index: int) -> FileEntry:
     payload = decode_entry(log[48 + index * 544:48 + (index + 1) * 544], index).payload
     assert isinstance(payload, FileEntry)
     return payload
+
+
+class BlobTransport:
+    """A transport serving fixed GET_FMAP replies and device paths (maps the log cannot hold:
+    several devices, extents past a device's end, corrupt replies)."""
+
+    def __init__(self, fmaps: dict[str, bytes], devices: dict[int, str]) -> None:
+        from famfs.mapping.wire import encode_get_daxdev
+
+        self.fmaps = fmaps
+        self.daxdevs = {i: encode_get_daxdev(i, p) for i, p in devices.items()}
+
+    def get_fmap(self, relpath: str) -> bytes:
+        from famfs.errors import NotFoundError
+
+        if relpath not in self.fmaps:
+            raise NotFoundError(f"{relpath}: no such file")
+        return self.fmaps[relpath]
+
+    def get_daxdev(self, index: int) -> bytes:
+        from famfs.mapping.iomap import MappingError
+
+        if index not in self.daxdevs:
+            raise MappingError(f"device index {index} is not known")
+        return self.daxdevs[index]
+
+    def get_setup(self, relpath: str) -> bytes:
+        from famfs.mapping import map_file
+        from famfs.mapping.wire import encode_setup_reply
+
+        fmap = self.get_fmap(relpath)
+        return encode_setup_reply(fmap, [self.daxdevs[i] for i in sorted(map_file(fmap).devices)])
+
+    def device_indices(self) -> list[int]:
+        return sorted(self.daxdevs)
+
+
+def simple_blob(extents: list[tuple[int, int, int]], size: int) -> bytes:
+    """A GET_FMAP reply of (devindex, offset, length) simple extents."""
+    from famfs.mapping.wire import FileType, GetFmapReply, WireExtent, encode_fmap_reply
+    from famfs.omf.fmap import ExtentType
+
+    return encode_fmap_reply(GetFmapReply(FileType.REG, ExtentType.SIMPLE, size,
+                                          extents=tuple(WireExtent(*e) for e in extents)))
+
+
+def interleave_blob(chunk: int, strips: list[tuple[int, int, int]], size: int) -> bytes:
+    """A GET_FMAP reply of one interleaved extent holding `size` bytes."""
+    from famfs.mapping.wire import (
+        FileType,
+        GetFmapReply,
+        WireExtent,
+        WireInterleave,
+        encode_fmap_reply,
+    )
+    from famfs.omf.fmap import ExtentType
+
+    il = WireInterleave(chunk, size, tuple(WireExtent(*s) for s in strips))
+    return encode_fmap_reply(GetFmapReply(FileType.REG, ExtentType.INTERLEAVE, size,
+                                          interleaves=(il,)))

@@ -105,6 +105,17 @@ def _served_for(target: Target) -> _Served:
         return served
 
 
+def release_connections() -> None:
+    """Drop every shared connection and close the filesystems served in this process. Files
+    opened before keep working on their own descriptors."""
+    with _served_lock:
+        served = list(_served.values())
+        _served.clear()
+    for item in served:
+        if item.fs is not None:
+            item.fs.close()
+
+
 def connection_for(path: str) -> Connection:
     """The shared connection that serves the famfs file or filesystem named by `path`."""
     return _served_for(require_target(path, allow_device=True)).connection

@@ -210,7 +210,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
         def on_file(item: CopyItem) -> None:
             progress.advance(item.size)
             if args.verbose:
-                print(f"{item.source} -> {target.device}:{item.relpath}")
+                print(f"{item.source} -> {target.device}:{item.relpath}", flush=True)
 
         result: CopyResult = run_copy(fs, plan, args.uid, args.gid, interleave,
                                       compare=args.compare, on_file=on_file)

@@ -1,0 +1,75 @@
+"""`famfs verify`: check a file against the verify pattern and name the first bad offset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from famfs import pattern
+from famfs.fs.filesystem import Filesystem
+from famfs.fs.mkfs import mkfs
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def image(image_path: str, cli) -> str:
+    mkfs(image_path, size=128 * MiB)
+    cli("creat", "-s", "3m", "-r", "-S", "1234", f"{image_path}:v", check=True)
+    return image_path
+
+
+def corrupt(image: str, relpath: str, offset: int) -> None:
+    with Filesystem(image, writable=True) as fs:
+        node = fs.file(relpath)
+        byte = fs.read(node, offset, 1)
+        fs.write(node, offset, bytes([byte[0] ^ 0xFF]))
+
+
+def test_verify_accepts_a_randomized_file(cli, image: str) -> None:
+    proc = cli("verify", "-S", "1234", "-f", f"{image}:v")
+    assert proc.returncode == 0, proc.stderr
+    assert "verified 3145728 bytes" in proc.stdout
+
+
+def test_verify_reports_the_first_corrupted_offset(cli, image: str) -> None:
+    corrupt(image, "v", 2_000_001)
+    corrupt(image, "v", 2_500_000)
+    proc = cli("verify", "-S", "1234", "-f", f"{image}:v")
+    assert proc.returncode != 0
+    assert f"Verify fail: {image}:v at offset 2000001" in proc.stderr
+
+
+def test_verify_with_another_seed_fails_at_offset_0(cli, image: str) -> None:
+    proc = cli("verify", "-S", "1235", "-f", f"{image}:v")
+    assert proc.returncode != 0 and "at offset 0" in proc.stderr
+
+
+def test_verify_multi_checks_each_file_and_fails_if_any_does(cli, image: str) -> None:
+    cli("creat", "-s", "5000", "-r", "-S", "7", f"{image}:w", check=True)
+    good = cli("verify", "-m", f"{image}:v,1234", "-m", f"{image}:w,7")
+    assert good.returncode == 0, good.stderr
+    bad = cli("verify", "-m", f"{image}:v,1234", "-m", f"{image}:w,8")
+    assert bad.returncode != 0 and f"{image}:w" in bad.stderr
+
+
+def test_verify_a_local_file(cli, tmp_path: Path) -> None:
+    path = tmp_path / "plain"
+    path.write_bytes(pattern.pattern_bytes(99, 12_345))
+    assert cli("verify", "-S", "99", "-f", str(path)).returncode == 0
+
+
+def test_verify_seed_zero_is_refused(cli, image: str) -> None:
+    proc = cli("verify", "-S", "0", "-f", f"{image}:v")
+    assert proc.returncode != 0 and "seed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_verify_a_missing_file_fails_clearly(cli, image: str) -> None:
+    proc = cli("verify", "-S", "1", "-f", f"{image}:nope")
+    assert proc.returncode != 0 and "nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_verify_without_a_seed_fails_clearly(cli, image: str) -> None:
+    proc = cli("verify", "-f", f"{image}:v")
+    assert proc.returncode != 0 and "-S" in proc.stderr

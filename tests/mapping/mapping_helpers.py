@@ -81,3 +81,32 @@ def interleave_blob(chunk: int, strips: list[tuple[int, int, int]], size: int) -
     il = WireInterleave(chunk, size, tuple(WireExtent(*s) for s in strips))
     return encode_fmap_reply(GetFmapReply(FileType.REG, ExtentType.INTERLEAVE, size,
                                           interleaves=(il,)))
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def install_dist(project: Path, site: Path) -> str:
+    """Install the source-layout package `project` into directory `site` as an installer does:
+    its modules, plus a .dist-info with METADATA and entry_points.txt from pyproject.toml.
+    Returns the distribution name. `site` must be put on sys.path (or PYTHONPATH)."""
+    import shutil
+    import tomllib
+
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    for module in (project / "src").iterdir():
+        if module.is_dir() and not module.name.startswith((".", "__")):
+            shutil.copytree(module, site / module.name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    norm = meta["name"].replace("-", "_")
+    info = site / f"{norm}-{meta['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {meta['name']}\n"
+                                   f"Version: {meta['version']}\n")
+    lines = []
+    for group, entries in meta.get("entry-points", {}).items():
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {value}" for name, value in entries.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    (info / "INSTALLER").write_text("pyfamfs-tests\n")
+    return meta["name"]

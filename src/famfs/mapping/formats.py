@@ -130,6 +130,12 @@ def register_format(fmt: MappingFormat) -> MappingFormat:
     return fmt
 
 
+def unregister_format(name: str) -> None:
+    """Remove `name` from the registry (a later lookup may load it again from its plugin)."""
+    with _lock:
+        _registry.pop(name, None)
+
+
 def _instantiate(obj: object, where: str) -> MappingFormat:
     if isinstance(obj, type):
         obj = obj()
@@ -141,11 +147,13 @@ def _instantiate(obj: object, where: str) -> MappingFormat:
 
 
 def load_entry_points() -> list[str]:
-    """Register every format of the `famfs.mapping_formats` entry-point group; return the
-    names registered. A broken plugin raises MappingError naming its entry point."""
+    """Register every format of the `famfs.mapping_formats` entry-point group not registered
+    yet; return the names added. A broken plugin raises MappingError naming its entry point."""
     global _entry_points_loaded
     names = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _registry:
+            continue
         where = f"entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP})"
         try:
             obj = ep.load()
@@ -161,9 +169,9 @@ def load_entry_points() -> list[str]:
 
 
 def get_format(name: str) -> MappingFormat:
-    """The format registered as `name`; plugins are looked up on the first miss."""
+    """The format registered as `name`; installed plugins are looked up on a miss."""
     fmt = _registry.get(name)
-    if fmt is None and not _entry_points_loaded:
+    if fmt is None:
         load_entry_points()
         fmt = _registry.get(name)
     if fmt is None:

@@ -20,7 +20,14 @@ from famfs import pattern
 from famfs.alloc import InterleaveParams
 from famfs.cli.sizes import mode_arg, parse_size, size_arg
 from famfs.errors import FamfsError, UsageError
-from famfs.fs.copy import CopyItem, CopyResult, file_pieces, plan_copy, run_copy
+from famfs.fs.copy import (
+    CopyItem,
+    CopyResult,
+    check_master,
+    file_pieces,
+    plan_copy,
+    run_copy,
+)
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.namespace import File
 from famfs.fs.target import Target, parse_target, require_target
@@ -202,8 +209,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
     interleave = _interleave(args)
     mode = None if args.mode is None else args.mode & ~_umask()
     with _open(target.device, writable=True) as fs:
-        if not fs.is_master():
-            fs.create_files([])  # raises RoleError naming this host and the master
+        check_master(fs)
         plan = plan_copy(fs, sources, target.relpath, args.recursive, mode)
         progress = Progress("cp", sum(f.size for f in plan.files))
 

@@ -19,9 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from famfs.alloc import InterleaveParams
-from famfs.errors import FamfsError, LogFullError, NoSpaceError, PathError, UsageError
+from famfs.errors import (
+    FamfsError,
+    LogFullError,
+    NoSpaceError,
+    PathError,
+    RoleError,
+    UsageError,
+)
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.namespace import Directory, File
+from famfs.fs.roles import system_uuid
 from famfs.omf.log import check_relpath
 
 READ_CHUNK = 8 * 1024 * 1024
@@ -212,6 +220,14 @@ def compare_data(fs: Filesystem, node: File, source: str) -> int | None:
     return None
 
 
+def check_master(fs: Filesystem) -> None:
+    """RoleError unless this host is the master of `fs` (only the master may copy in)."""
+    me = system_uuid()
+    if me != fs.sb.system_uuid:
+        raise RoleError(f"cp: this host ({me}) is a client of the famfs on {fs.path}; only "
+                        f"its master ({fs.sb.system_uuid}) may create files")
+
+
 def _make_directories(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
                       errors: list[str]) -> set[str]:
     """Log the plan's directories; return those that could not be made (or are files)."""
@@ -293,8 +309,7 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
              on_file: Callable[[CopyItem], None] | None = None) -> CopyResult:
     """Carry out `plan` on `fs` (opened writable, master only: RoleError otherwise, before
     anything changes). Per-file problems are collected in the result; the rest is copied."""
-    if not fs.is_master():
-        fs.create_files([])  # raises the RoleError that names this host and the master
+    check_master(fs)
     result = CopyResult(errors=list(plan.errors))
     blocked = _make_directories(fs, plan, uid, gid, result.errors)
     todo = _prefilter(fs, plan, blocked, result.errors)

@@ -24,7 +24,7 @@ from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
 from famfs.log import MetadataLog
 from famfs.omf.fmap import FileMap, Segment, check_fmap
-from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RW, MAX_DEVICES, data_start
+from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RW, MAX_ALLOC_UNITS, MAX_DEVICES, data_start
 from famfs.omf.log import AddDaxdevEntry, FileEntry, LogEntry, MkdirEntry, Payload, check_relpath
 from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
 
@@ -126,6 +126,10 @@ class Filesystem:
                                f"device index {dev.index} was added already", index)
         if dev.size < self.sb.alloc_unit:
             raise CorruptError("log entry", "dd_size", f"{dev.size:#x} bytes is too small", index)
+        if dev.size // self.sb.alloc_unit > MAX_ALLOC_UNITS:
+            raise CorruptError("log entry", "dd_size",
+                               f"{dev.size:#x} bytes is more than {MAX_ALLOC_UNITS} allocation "
+                               f"units", index)
         self.device_sizes[dev.index] = dev.size
         self.allocator.add_device(dev.index, dev.size)
 

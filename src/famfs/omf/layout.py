@@ -30,6 +30,9 @@ MAX_SIMPLE_EXTENTS = 16
 MAX_INTERLEAVED_EXTENTS = 1
 MAX_STRIPS = 16
 MAX_DEVICES = 64
+MAX_ALLOC_UNITS = 1 << 25
+"""Most allocation units a device may have (64 TiB at 2 MiB): bounds the allocation bitmap a
+recorded device size (not covered by any CRC) can make a reader build."""
 """Slots in a connection's device table; device indices are below this."""
 
 FILE_FLAG_ALL_HOSTS_RO = 1

@@ -11,6 +11,7 @@ from famfs.errors import CorruptError, NoSuperblockError, WrongVersionError
 from famfs.omf.layout import (
     ALLOC_UNIT,
     LOG_OFFSET,
+    MAX_ALLOC_UNITS,
     MIN_LOG_LEN,
     OMF_MAJOR,
     OMF_MINOR,
@@ -95,6 +96,10 @@ class Superblock:
         if dd_size < log_offset + log_len:
             raise CorruptError("superblock", "daxdev.size",
                                f"{dd_size:#x} is smaller than the end of the log")
+        if dd_size // alloc_unit > MAX_ALLOC_UNITS:
+            raise CorruptError("superblock", "daxdev.size",
+                               f"{dd_size:#x} bytes is more than {MAX_ALLOC_UNITS} allocation "
+                               f"units")
         if device_size is not None and log_offset + log_len > device_size:
             raise CorruptError("superblock", "log_len",
                                f"log ends at {log_offset + log_len:#x}, past the device end "

@@ -311,6 +311,24 @@ class FamfsFile(io.RawIOBase):
                              f"in {self.size} bytes")
         return np.frombuffer(self.view(), dtype=dt, count=count, offset=offset).reshape(shape)
 
+    def npy_array(self) -> np.ndarray:
+        """The array stored in the file in NumPy's .npy format (as np.save writes it), as a
+        zero-copy view: the header is parsed, the data is not copied."""
+        import numpy as np
+
+        self.seek(0)
+        version = np.lib.format.read_magic(self)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(self)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(self)
+        if dtype.hasobject:
+            raise UsageError(f"{self.name}: holds Python objects, which cannot be viewed")
+        offset = self.tell()
+        if fortran:
+            return self.array(dtype, shape[::-1], offset).T
+        return self.array(dtype, shape, offset)
+
     def close(self) -> None:
         """Close the file. Raises FamfsError, and stays open, while views are alive."""
         if self.closed:

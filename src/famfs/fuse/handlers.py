@@ -1,0 +1,246 @@
+"""The standard FUSE opcodes of a famfs mount: decode arguments, call FamfsOperations, encode.
+
+`standard_handlers(ops)` returns the dispatch table a `Session` starts with. This is the only
+place where wire structs meet filesystem operations: ops.py never sees bytes of the protocol,
+session.py never sees a filesystem.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable
+
+from famfs.fuse import wire
+from famfs.fuse.inodes import Stat
+from famfs.fuse.ops import AttrChanges, FamfsOperations, mode_type
+from famfs.fuse.session import FuseError, Handler, Reply, Request
+from famfs.fuse.wire import FopenFlag, Opcode, SetattrValid
+
+ENTRY_VALID_S = 1
+"""Seconds the kernel may cache a name (names never change once they exist)."""
+ATTR_VALID_S = 1
+"""Seconds the kernel may cache attributes."""
+
+NS = 1_000_000_000
+
+
+def attr_of(st: Stat) -> wire.Attr:
+    """The fuse_attr of `st`."""
+    return wire.Attr(
+        ino=st.ino, size=st.size, blocks=st.blocks,
+        atime=st.atime_ns // NS, mtime=st.mtime_ns // NS, ctime=st.ctime_ns // NS,
+        atimensec=st.atime_ns % NS, mtimensec=st.mtime_ns % NS, ctimensec=st.ctime_ns % NS,
+        mode=st.mode, nlink=st.nlink, uid=st.uid, gid=st.gid, rdev=0, blksize=st.blksize)
+
+
+def entry_of(nodeid: int, st: Stat) -> wire.EntryOut:
+    return wire.EntryOut(nodeid, 0, ENTRY_VALID_S, ATTR_VALID_S, 0, 0, attr_of(st))
+
+
+def attr_out(st: Stat) -> bytes:
+    return wire.AttrOut(ATTR_VALID_S, 0, attr_of(st)).pack()
+
+
+def _name(body: memoryview, offset: int = 0) -> str:
+    return os.fsdecode(wire.cstring(body, offset))
+
+
+def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
+    """Handlers for every opcode a famfs mount answers, keyed by opcode."""
+
+    def lookup(req: Request) -> Reply:
+        inode, st = ops.lookup(req.nodeid, _name(req.body))
+        return entry_of(inode.nodeid, st).pack()
+
+    def forget(req: Request) -> Reply:
+        ops.forget(req.nodeid, wire.ForgetIn.unpack(req.body).nlookup)
+        return None
+
+    def batch_forget(req: Request) -> Reply:
+        head = wire.BatchForgetIn.unpack(req.body)
+        pos = wire.BatchForgetIn.SIZE
+        for _ in range(head.count):
+            one = wire.ForgetOne.unpack(req.body, pos)
+            ops.forget(one.nodeid, one.nlookup)
+            pos += wire.ForgetOne.SIZE
+        return None
+
+    def getattr_(req: Request) -> Reply:
+        if len(req.body):
+            wire.GetattrIn.unpack(req.body)
+        return attr_out(ops.getattr(req.nodeid))
+
+    def setattr_(req: Request) -> Reply:
+        arg = wire.SetattrIn.unpack(req.body)
+        valid = arg.valid
+        now = time.time_ns()
+
+        def when(flag_now: int, flag: int, sec: int, nsec: int) -> int | None:
+            if valid & flag_now:
+                return now
+            if valid & flag:
+                return sec * NS + nsec
+            return None
+
+        changes = AttrChanges(
+            mode=arg.mode if valid & SetattrValid.MODE else None,
+            uid=arg.uid if valid & SetattrValid.UID else None,
+            gid=arg.gid if valid & SetattrValid.GID else None,
+            size=arg.size if valid & SetattrValid.SIZE else None,
+            atime_ns=when(SetattrValid.ATIME_NOW, SetattrValid.ATIME, arg.atime, arg.atimensec),
+            mtime_ns=when(SetattrValid.MTIME_NOW, SetattrValid.MTIME, arg.mtime, arg.mtimensec),
+            ctime_ns=(arg.ctime * NS + arg.ctimensec) if valid & SetattrValid.CTIME else None)
+        return attr_out(ops.setattr(req.nodeid, changes))
+
+    def open_(req: Request) -> Reply:
+        arg = wire.OpenIn.unpack(req.body)
+        opened = ops.open(req.nodeid, arg.flags)
+        flags = 0
+        if opened.direct_io:
+            flags |= FopenFlag.DIRECT_IO | FopenFlag.PARALLEL_DIRECT_WRITES
+        if opened.keep_cache:
+            flags |= FopenFlag.KEEP_CACHE
+        return wire.OpenOut(opened.fh, flags).pack()
+
+    def read(req: Request) -> Reply:
+        arg = wire.ReadIn.unpack(req.body)
+        return ops.read(req.nodeid, arg.offset, arg.size)
+
+    def write(req: Request) -> Reply:
+        arg = wire.WriteIn.unpack(req.body)
+        data = req.body[wire.WriteIn.SIZE:]
+        if len(data) != arg.size:
+            raise FuseError(errno.EINVAL, "WRITE: size field disagrees with the data")
+        return wire.WriteOut(ops.write(req.nodeid, arg.offset, data)).pack()
+
+    def release(req: Request) -> Reply:
+        ops.release(req.nodeid, wire.ReleaseIn.unpack(req.body).fh)
+        return None
+
+    def flush(req: Request) -> Reply:
+        ops.flush(req.nodeid, wire.FlushIn.unpack(req.body).fh)
+        return None
+
+    def fsync(req: Request) -> Reply:
+        wire.FsyncIn.unpack(req.body)
+        ops.fsync(req.nodeid)
+        return None
+
+    def opendir(req: Request) -> Reply:
+        wire.OpenIn.unpack(req.body)
+        return wire.OpenOut(ops.opendir(req.nodeid), 0).pack()
+
+    def readdir(req: Request) -> Reply:
+        arg = wire.ReadIn.unpack(req.body)
+        out: list[bytes] = []
+        used = 0
+        for ent in ops.readdir(req.nodeid, arg.fh, arg.offset):
+            name = os.fsencode(ent.name)
+            size = wire.dirent_size(len(name))
+            if used + size > arg.size:
+                break
+            out.append(wire.pack_dirent(ent.stat.ino, ent.offset, mode_type(ent.stat), name))
+            used += size
+        return out
+
+    def readdirplus(req: Request) -> Reply:
+        arg = wire.ReadIn.unpack(req.body)
+        out: list[bytes] = []
+        used = 0
+        for ent in ops.readdir(req.nodeid, arg.fh, arg.offset):
+            name = os.fsencode(ent.name)
+            size = wire.direntplus_size(len(name))
+            if used + size > arg.size:
+                break
+            nodeid = 0 if ent.inode is None else ent.inode.nodeid
+            out.append(wire.pack_direntplus(entry_of(nodeid, ent.stat), ent.offset,
+                                            mode_type(ent.stat), name))
+            used += size
+            if ent.inode is not None:
+                ops.remember(ent.inode)
+        return out
+
+    def releasedir(req: Request) -> Reply:
+        ops.releasedir(wire.ReleaseIn.unpack(req.body).fh)
+        return None
+
+    def fsyncdir(req: Request) -> Reply:
+        wire.FsyncIn.unpack(req.body)
+        return None
+
+    def statfs(req: Request) -> Reply:
+        st = ops.statfs()
+        bs = st.block_size
+        return wire.StatfsOut(st.capacity // bs, st.free // bs, st.free // bs, st.files,
+                              st.free_files, bs, st.name_max, bs).pack()
+
+    def getxattr(req: Request) -> Reply:
+        arg = wire.GetxattrIn.unpack(req.body)
+        value = ops.getxattr(req.nodeid, _name(req.body, wire.GetxattrIn.SIZE),
+                             pid=req.header.pid, probe=arg.size == 0)
+        return _sized(arg.size, value)
+
+    def listxattr(req: Request) -> Reply:
+        arg = wire.GetxattrIn.unpack(req.body)
+        names = b"".join(os.fsencode(n) + b"\0" for n in ops.listxattr(req.nodeid))
+        return _sized(arg.size, names)
+
+    def access(req: Request) -> Reply:
+        arg = wire.AccessIn.unpack(req.body)
+        ops.access(req.nodeid, arg.mask, req.header.uid, req.header.gid)
+        return None
+
+    def refused(operation: str) -> Handler:
+        def handler(req: Request) -> Reply:
+            ops.refuse(operation)
+            return None
+        return handler
+
+    table: dict[int, Callable[[Request], Reply]] = {
+        Opcode.LOOKUP: lookup,
+        Opcode.FORGET: forget,
+        Opcode.BATCH_FORGET: batch_forget,
+        Opcode.GETATTR: getattr_,
+        Opcode.SETATTR: setattr_,
+        Opcode.OPEN: open_,
+        Opcode.READ: read,
+        Opcode.WRITE: write,
+        Opcode.RELEASE: release,
+        Opcode.FLUSH: flush,
+        Opcode.FSYNC: fsync,
+        Opcode.OPENDIR: opendir,
+        Opcode.READDIR: readdir,
+        Opcode.READDIRPLUS: readdirplus,
+        Opcode.RELEASEDIR: releasedir,
+        Opcode.FSYNCDIR: fsyncdir,
+        Opcode.STATFS: statfs,
+        Opcode.GETXATTR: getxattr,
+        Opcode.LISTXATTR: listxattr,
+        Opcode.ACCESS: access,
+        Opcode.CREATE: refused("create"),
+        Opcode.MKNOD: refused("mknod"),
+        Opcode.MKDIR: refused("mkdir"),
+        Opcode.SYMLINK: refused("symlink"),
+        Opcode.LINK: refused("link"),
+        Opcode.UNLINK: refused("unlink"),
+        Opcode.RMDIR: refused("rmdir"),
+        Opcode.RENAME: refused("rename"),
+        Opcode.RENAME2: refused("rename"),
+        Opcode.SETXATTR: refused("setxattr"),
+        Opcode.REMOVEXATTR: refused("removexattr"),
+        Opcode.FALLOCATE: refused("fallocate"),
+        Opcode.TMPFILE: refused("tmpfile"),
+    }
+    return {int(k): v for k, v in table.items()}
+
+
+def _sized(size: int, value: bytes) -> Reply:
+    """The getxattr/listxattr size protocol: a 0-size probe gets the length; a buffer too
+    small gets ERANGE."""
+    if size == 0:
+        return wire.GetxattrOut(len(value)).pack()
+    if size < len(value):
+        raise FuseError(errno.ERANGE)
+    return value

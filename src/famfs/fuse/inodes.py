@@ -1,0 +1,166 @@
+"""Node ids of a mount and the attributes it holds in memory.
+
+Every name a mount has shown gets a node id for the mount's life (famfs never deletes, so ids are
+never reused and the generation is always 0). The root is node id 1. Attributes start from the
+log (mode, uid, gid, size) and from the mount time (atime, mtime, ctime); SETATTR changes are kept
+here, in memory, and never reach the device.
+"""
+
+from __future__ import annotations
+
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+from famfs.fs.namespace import Directory, File, Node
+from famfs.omf.layout import ALLOC_UNIT
+
+ROOT_ID = 1
+BLOCK_SIZE = 512
+"""Unit of st_blocks."""
+
+
+class Kind(Enum):
+    DIR = "dir"
+    FILE = "file"
+    META_DIR = "meta-dir"
+    META_FILE = "meta-file"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What stat(2) reports for a node: sizes in bytes, times in nanoseconds since the epoch."""
+
+    ino: int
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    size: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    blksize: int = ALLOC_UNIT
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.size // BLOCK_SIZE)
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.mode)
+
+
+@dataclass
+class Inode:
+    """One node id. `key` is its path in the mount ('' for the root, '.meta/.log', ...).
+
+    `node` is the namespace node for logged files and directories (None for the synthetic
+    `.meta` entries, which carry `mode`, `size` and `extent` themselves). `mode`, `uid` and
+    `gid` set here override the log's values.
+    """
+
+    nodeid: int
+    key: str
+    kind: Kind
+    node: Node | None = None
+    size: int = 0
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    atime_ns: int = 0
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    nlookup: int = 0
+    fmap_blob: bytes | None = None
+    mapped: object | None = None
+    extent: tuple[int, int, int] | None = field(default=None)
+    """(file type, device offset, length) of a metadata file."""
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind in (Kind.DIR, Kind.META_DIR)
+
+    def file_mode(self) -> int:
+        """Full st_mode: type bits and permission bits."""
+        if self.mode is not None:
+            perm = self.mode
+        elif self.node is not None:
+            perm = self.node.mode
+        else:
+            perm = 0o755 if self.is_dir else 0o444
+        kind = stat.S_IFDIR if self.is_dir else stat.S_IFREG
+        return kind | (perm & 0o7777)
+
+    def owner(self) -> tuple[int, int]:
+        node_uid = self.node.uid if self.node is not None else 0
+        node_gid = self.node.gid if self.node is not None else 0
+        return (node_uid if self.uid is None else self.uid,
+                node_gid if self.gid is None else self.gid)
+
+    def file_size(self) -> int:
+        if isinstance(self.node, File):
+            return self.node.size
+        return self.size
+
+
+class InodeTable:
+    """Node ids by id and by path; thread-safe. Ids start at 2 (1 is the root)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[int, Inode] = {}
+        self._by_key: dict[str, Inode] = {}
+        self._next = ROOT_ID + 1
+        self.epoch_ns = time.time_ns()
+
+    def add_root(self, node: Directory) -> Inode:
+        return self._add(ROOT_ID, "", Kind.DIR, node)
+
+    def _add(self, nodeid: int, key: str, kind: Kind, node: Node | None, **extra: object
+             ) -> Inode:
+        now = self.epoch_ns
+        inode = Inode(nodeid, key, kind, node, atime_ns=now, mtime_ns=now, ctime_ns=now,
+                      **extra)  # type: ignore[arg-type]
+        self._by_id[nodeid] = inode
+        self._by_key[key] = inode
+        return inode
+
+    def get(self, nodeid: int) -> Inode | None:
+        return self._by_id.get(nodeid)
+
+    def by_key(self, key: str) -> Inode | None:
+        return self._by_key.get(key)
+
+    def ensure(self, key: str, kind: Kind, node: Node | None, **extra: object) -> Inode:
+        """The inode of path `key`, made on first sight. A namespace node seen again under
+        the same path replaces the old one (an implicit directory that got its log entry)."""
+        with self._lock:
+            inode = self._by_key.get(key)
+            if inode is None:
+                inode = self._add(self._next, key, kind, node, **extra)
+                self._next += 1
+            elif node is not None and inode.node is not node:
+                inode.node = node
+            return inode
+
+    def remember(self, inode: Inode, count: int = 1) -> None:
+        """Count `count` kernel lookups of `inode` (FORGET gives them back)."""
+        with self._lock:
+            inode.nlookup += count
+
+    def forget(self, nodeid: int, count: int) -> None:
+        """The kernel dropped `count` lookups. Inodes stay (names never go away in famfs),
+        but the parsed map of an unreferenced file is released."""
+        with self._lock:
+            inode = self._by_id.get(nodeid)
+            if inode is None:
+                return
+            inode.nlookup = max(0, inode.nlookup - count)
+            if inode.nlookup == 0 and inode.nodeid != ROOT_ID:
+                inode.mapped = None
+
+    def __len__(self) -> int:
+        return len(self._by_id)

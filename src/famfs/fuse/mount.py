@@ -1,0 +1,304 @@
+"""Mounting a famfs: the mount(2)/umount2(2) calls, the server process, stale-mount cleanup.
+
+A pyfamfs mount is a plain FUSE mount made with mount(2) (no libfuse, no fusermount): source is
+the absolute device path, type `fuse.famfs`, options `fd=N,rootmode=40000,user_id=U,group_id=G,
+allow_other,default_permissions`. The server process holds the /dev/fuse descriptor; when it dies
+without unmounting, the mount point is left stale (stat fails with ENOTCONN) until
+`unmount()` removes it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+
+from famfs.errors import FamfsError, UsageError
+from famfs.fs.filesystem import Filesystem
+from famfs.fs.mounts import FSTYPE, famfs_mounts, mount_of
+from famfs.fuse.handlers import standard_handlers
+from famfs.fuse.ops import FamfsOperations, MountOptions
+from famfs.fuse.session import DEFAULT_WORKERS, Session
+
+FUSE_DEVICE = "/dev/fuse"
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MNT_DETACH = 2
+INIT_TIMEOUT_S = 10.0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+class MountError(FamfsError):
+    """A mount or unmount that could not be done; the message says why."""
+
+
+def sys_mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
+    """mount(2); OSError on failure."""
+    if _libc.mount(os.fsencode(source), os.fsencode(target), fstype.encode(), flags,
+                   data.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), target)
+
+
+def sys_umount(target: str, flags: int = 0) -> None:
+    """umount2(2); OSError on failure."""
+    if _libc.umount2(os.fsencode(target), flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), target)
+
+
+def is_stale(mountpoint: str) -> bool:
+    """Whether `mountpoint` is a FUSE mount whose server is gone (ENOTCONN)."""
+    try:
+        os.statvfs(mountpoint)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
+def fuse_mount(device: str, mountpoint: str, readonly: bool = False) -> int:
+    """Open /dev/fuse and mount it on `mountpoint` for `device`; returns the FUSE descriptor.
+    The kernel sends INIT next; the mount is usable once a server answers it."""
+    if not os.path.exists(FUSE_DEVICE):
+        raise MountError(f"{FUSE_DEVICE} does not exist (is the fuse module loaded?)")
+    try:
+        fd = os.open(FUSE_DEVICE, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        raise MountError(f"{FUSE_DEVICE}: {exc.strerror}") from None
+    data = (f"fd={fd},rootmode=40000,user_id={os.getuid()},group_id={os.getgid()},"
+            f"allow_other,default_permissions")
+    flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if readonly else 0)
+    try:
+        sys_mount(device, mountpoint, FSTYPE, flags, data)
+    except OSError as exc:
+        os.close(fd)
+        raise MountError(f"mount {device} on {mountpoint}: {exc.strerror}") from None
+    return fd
+
+
+def _mount_entry(mountpoint: str) -> tuple[str, str] | None:
+    want = {mountpoint.rstrip("/") or "/", os.path.realpath(mountpoint)}
+    for source, target in famfs_mounts():
+        if target in want:
+            return source, target
+    return None
+
+
+def unmount(mountpoint: str) -> str:
+    """Unmount the famfs mounted on `mountpoint`, stale or live; returns its device.
+
+    A busy mount is refused, unless it is stale (its server died): that one is detached.
+    """
+    entry = _mount_entry(mountpoint)
+    if entry is None:
+        raise UsageError(f"{mountpoint}: not a famfs mount point")
+    device, target = entry
+    stale = is_stale(target)
+    try:
+        sys_umount(target, 0)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY and stale:
+            sys_umount(target, MNT_DETACH)
+        elif exc.errno == errno.EBUSY:
+            raise MountError(f"{target}: busy (files are open or a process is inside it)") \
+                from None
+        else:
+            raise MountError(f"umount {target}: {exc.strerror}") from None
+    return device
+
+
+@dataclass(frozen=True)
+class MountRequest:
+    """What `famfs mount` was asked to do."""
+
+    device: str
+    mountpoint: str
+    options: MountOptions
+    workers: int = DEFAULT_WORKERS
+    famfs_protocol: str = "v10"
+
+
+def check_request(req: MountRequest) -> MountRequest:
+    """Refuse a mount that cannot work, before anything is started: a device already mounted
+    (stale or not), a mount point that is missing, not a directory, or stale."""
+    device = os.path.abspath(req.device)
+    mountpoint = os.path.abspath(req.mountpoint)
+    existing = mount_of(device)
+    if existing is not None:
+        hint = " (its server is gone; run famfs umount on it)" if is_stale(existing) else ""
+        raise UsageError(f"{device}: already mounted at {existing}{hint}")
+    try:
+        if not os.path.isdir(mountpoint):
+            raise UsageError(f"{mountpoint}: mount point is not a directory")
+    except OSError as exc:
+        raise UsageError(f"{mountpoint}: {exc.strerror}") from None
+    if is_stale(mountpoint):
+        raise UsageError(f"{mountpoint}: a stale mount is in the way; run famfs umount on it")
+    return MountRequest(device, mountpoint, req.options, req.workers, req.famfs_protocol)
+
+
+class Server:
+    """One mounted famfs being served: filesystem, operations and request loop."""
+
+    def __init__(self, req: MountRequest, fs: Filesystem) -> None:
+        self.req = req
+        self.fs = fs
+        self.ops = FamfsOperations(fs, req.options)
+        self.fd = -1
+        self.session: Session | None = None
+        self.extension: object | None = None
+        self.stopping = False
+        self._shutdown_lock = threading.Lock()
+
+    def mount(self) -> None:
+        """Mount, start the request loop and wait until the kernel's INIT was answered."""
+        self.fd = fuse_mount(self.req.device, self.req.mountpoint, self.req.options.readonly)
+        session = Session(self.fd, standard_handlers(self.ops), workers=self.req.workers,
+                          name="famfs")
+        self.session = session
+        self.extension = _install_extension(session, self.ops, self.req.famfs_protocol)
+        session.start()
+        if not session.wait_initialized(INIT_TIMEOUT_S):
+            reason = session.stop_reason or "no INIT from the kernel"
+            self.shutdown()
+            raise MountError(f"mount {self.req.device} on {self.req.mountpoint}: {reason}")
+        self.ops.start()
+
+    def wait(self) -> None:
+        """Serve until the mount goes away (unmounted, or `shutdown()`)."""
+        assert self.session is not None
+        while any(t.is_alive() for t in self.session._threads):
+            for t in self.session._threads:
+                t.join(0.5)
+
+    def shutdown(self) -> None:
+        """Stop serving: detach the mount if it is still there, stop the loop, release all."""
+        with self._shutdown_lock:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if _mount_entry(self.req.mountpoint) is not None and self.fd >= 0:
+            try:
+                sys_umount(self.req.mountpoint, MNT_DETACH)
+            except OSError:
+                pass
+        if self.session is not None:
+            self.session.stop("shut down")
+            self.session.join()
+        self.ops.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _install_extension(session: Session, ops: FamfsOperations, protocol: str) -> object | None:
+    """Offer the famfs GET_FMAP/GET_DAXDEV extension if that module is present."""
+    try:
+        from famfs.fuse import famfs_ext
+    except ImportError:
+        return None
+    return famfs_ext.install(session, ops, protocol)
+
+
+def open_filesystem(req: MountRequest) -> Filesystem:
+    """Replay the famfs on the request's device; errors name the device."""
+    try:
+        return Filesystem(req.device, writable=not req.options.readonly)
+    except FamfsError as exc:
+        if req.device in str(exc):
+            raise
+        raise MountError(f"{req.device}: {exc}") from None
+
+
+def serve_foreground(req: MountRequest) -> int:
+    """Mount and serve in this process until unmounted or signalled (SIGINT, SIGTERM)."""
+    req = check_request(req)
+    fs = open_filesystem(req)
+    server = Server(req, fs)
+    _on_signals(server)
+    server.mount()
+    _serve(server)
+    return 0
+
+
+def _on_signals(server: Server) -> None:
+    """SIGTERM and SIGINT unmount and stop the server (installed before mounting)."""
+    def on_signal(signum: int, frame: object) -> None:
+        server.stopping = True
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def _serve(server: Server) -> None:
+    try:
+        if not server.stopping:
+            server.wait()
+    finally:
+        server.shutdown()
+
+
+def serve_daemon(req: MountRequest) -> int:
+    """Mount in a background server process; return 0 once the mount is live. Errors are
+    reported here (raised) and the server exits."""
+    req = check_request(req)
+    fs = open_filesystem(req)
+    rfd, wfd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.close(wfd)
+        fs.device.buf.release()
+        chunks = []
+        while True:
+            chunk = os.read(rfd, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(rfd)
+        message = b"".join(chunks).decode(errors="replace")
+        if message == "ok":
+            return 0
+        os.waitpid(pid, 0)
+        raise MountError(message or "the mount server died before the mount was live")
+    os.close(rfd)
+    code = 1
+    try:
+        os.setsid()
+        server = Server(req, fs)
+        _on_signals(server)
+        try:
+            server.mount()
+        except FamfsError as exc:
+            os.write(wfd, str(exc).encode())
+            os._exit(1)
+        _detach_stdio()
+        os.write(wfd, b"ok")
+        os.close(wfd)
+        _serve(server)
+        code = 0
+    except BaseException as exc:  # the child must never return into the CLI
+        try:
+            os.write(wfd, f"mount server failed: {exc}".encode())
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _detach_stdio() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)

@@ -1,0 +1,546 @@
+"""Filesystem operations of a famfs mount, on node ids; no FUSE wire bytes here.
+
+`FamfsOperations` serves one replayed famfs (famfs.fs.filesystem.Filesystem). Errors are raised
+as OSError(errno). The data path resolves every offset through the mapping layer: each file's
+GET_FMAP reply is parsed once (famfs.mapping.map_file) and cached on its inode; reads return
+memoryview slices of the device mapping (no copy of file data).
+
+What the mount shows: every logged file and directory with its logged mode, uid, gid and size;
+`.meta/.superblock` (2 MiB, 0444) and `.meta/.log` (log_len bytes; 0644 on the master, 0444 on
+clients) in the root. Nothing creates, removes, renames or resizes anything: those operations
+are refused (see `refuse`). Mode, owner and times may be changed; the change lives in memory for
+the mount's life.
+
+Namespace updates: on the master, directory operations replay the log when its header says
+entries were appended (the CLI appends to the device directly). On a client, a follower thread
+polls the header (`MountOptions.follow`), and reading `user.famfs.logplay` on the root replays
+at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from famfs.errors import FamfsError
+from famfs.fs.filesystem import Filesystem, ReplayStats
+from famfs.fs.namespace import Directory, File, Node
+from famfs.fuse.inodes import ROOT_ID, Inode, InodeTable, Kind, Stat
+from famfs.mapping import map_file
+from famfs.mapping.mapped import MappedFile
+from famfs.mapping.server import MapServer
+from famfs.mapping.wire import FileType, encode_get_fmap, encode_meta_fmap
+from famfs.omf.layout import MAX_DEVICES, SUPERBLOCK_REGION
+
+META_DIR = ".meta"
+SUPERBLOCK_NAME = ".superblock"
+LOG_NAME = ".log"
+NAME_MAX = 255
+
+XATTR_FMAP = "user.famfs.fmap"
+XATTR_DAXDEV = "user.famfs.daxdev."
+XATTR_LOGPLAY = "user.famfs.logplay"
+
+CACHE_MODES = ("direct", "page")
+
+
+@dataclass(frozen=True)
+class MountOptions:
+    """How a mount behaves. `cache`: 'direct' (no page cache, the default) or 'page'.
+    `follow`: on a client, replay new log entries by itself every `follow_interval` seconds."""
+
+    readonly: bool = False
+    cache: str = "direct"
+    follow: bool = True
+    follow_interval: float = 0.2
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One directory entry: `offset` is where the listing resumes after it."""
+
+    name: str
+    stat: Stat
+    inode: Inode | None
+    """None for `.` and `..` (the kernel does not count lookups for them)."""
+    offset: int
+
+
+@dataclass(frozen=True)
+class OpenFile:
+    """An open file: handle, and how the kernel should cache it."""
+
+    fh: int
+    direct_io: bool
+    keep_cache: bool
+
+
+@dataclass(frozen=True)
+class AttrChanges:
+    """SETATTR: fields to change (None: unchanged). Times in ns since the epoch."""
+
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    atime_ns: int | None = None
+    mtime_ns: int | None = None
+    ctime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class FsStats:
+    """STATFS: sizes in bytes; `files`/`free_files` count names and free log slots."""
+
+    capacity: int
+    free: int
+    block_size: int
+    files: int
+    free_files: int
+    name_max: int = NAME_MAX
+
+
+def _err(code: int, message: str = "") -> OSError:
+    return OSError(code, message or os.strerror(code))
+
+
+class FamfsOperations:
+    """The operations of one mount of `fs` (opened writable unless the mount is read-only)."""
+
+    LOGPLAY_PROBE_TTL = 5.0
+    """Seconds a logplay result computed for a size probe waits for the read that follows."""
+
+    def __init__(self, fs: Filesystem, options: MountOptions | None = None) -> None:
+        self.fs = fs
+        self.options = options or MountOptions()
+        if self.options.cache not in CACHE_MODES:
+            raise ValueError(f"cache mode {self.options.cache!r}: expected direct or page")
+        self.lock = threading.RLock()
+        """Held while the namespace is read or replayed."""
+        self.master = fs.is_master()
+        self.map_server = MapServer(fs)
+        self.inodes = InodeTable()
+        self.inodes.add_root(fs.namespace.root)
+        self._dir_handles: dict[int, list[tuple[str, Inode]]] = {}
+        self._next_fh = 1
+        self._logplay_probes: dict[int, tuple[float, bytes]] = {}
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
+        self.replay_error: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the follower thread (clients with `follow` only)."""
+        if self.master or not self.options.follow or self._follower is not None:
+            return
+        self._follower = threading.Thread(target=self._follow, name="famfs-follower",
+                                          daemon=True)
+        self._follower.start()
+
+    def close(self) -> None:
+        """Stop the follower. The filesystem itself belongs to the caller."""
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join()
+            self._follower = None
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.options.follow_interval):
+            self.sync()
+
+    # --- namespace ----------------------------------------------------------------------
+
+    def sync(self) -> ReplayStats | None:
+        """Replay the log if its header moved since the last replay (cheap when it has not)."""
+        try:
+            if self.fs.log.header().next_index == self.fs.applied:
+                return None
+            return self.replay()
+        except FamfsError as exc:
+            self._replay_failed(exc)
+            return None
+
+    def replay(self) -> ReplayStats:
+        """Replay the log now; raises FamfsError if an entry is bad (what came before stays)."""
+        with self.lock:
+            return self.fs.refresh()
+
+    def _replay_failed(self, exc: FamfsError) -> None:
+        message = str(exc)
+        if message != self.replay_error:
+            print(f"famfs mount: log replay stopped: {message}", file=sys.stderr, flush=True)
+        self.replay_error = message
+
+    def _maybe_sync(self, inode: Inode) -> None:
+        if self.master and inode.is_dir:
+            self.sync()
+
+    def _inode(self, nodeid: int) -> Inode:
+        inode = self.inodes.get(nodeid)
+        if inode is None:
+            raise _err(errno.ESTALE, f"node id {nodeid} is unknown")
+        return inode
+
+    def _children(self, inode: Inode) -> list[tuple[str, Inode]]:
+        """(name, inode) of every entry of directory `inode`, in a stable order."""
+        with self.lock:
+            if inode.kind is Kind.META_DIR:
+                return [(SUPERBLOCK_NAME, self._meta_file(SUPERBLOCK_NAME)),
+                        (LOG_NAME, self._meta_file(LOG_NAME))]
+            node = inode.node
+            assert isinstance(node, Directory)
+            out = []
+            if inode.nodeid == ROOT_ID:
+                out.append((META_DIR, self._meta_dir()))
+            for name, child in list(node.children.items()):
+                if inode.nodeid == ROOT_ID and name == META_DIR:
+                    continue
+                out.append((name, self._node_inode(child)))
+            return out
+
+    def _child(self, inode: Inode, name: str) -> Inode | None:
+        with self.lock:
+            if inode.kind is Kind.META_DIR:
+                if name in (SUPERBLOCK_NAME, LOG_NAME):
+                    return self._meta_file(name)
+                return None
+            if inode.nodeid == ROOT_ID and name == META_DIR:
+                return self._meta_dir()
+            node = inode.node
+            assert isinstance(node, Directory)
+            child = node.children.get(name)
+            return None if child is None else self._node_inode(child)
+
+    def _node_inode(self, node: Node) -> Inode:
+        kind = Kind.DIR if isinstance(node, Directory) else Kind.FILE
+        return self.inodes.ensure(node.relpath, kind, node)
+
+    def _meta_dir(self) -> Inode:
+        return self.inodes.ensure(META_DIR, Kind.META_DIR, None, mode=0o755)
+
+    def _meta_file(self, name: str) -> Inode:
+        key = f"{META_DIR}/{name}"
+        inode = self.inodes.by_key(key)
+        if inode is not None:
+            return inode
+        sb = self.fs.sb
+        if name == SUPERBLOCK_NAME:
+            return self.inodes.ensure(key, Kind.META_FILE, None, mode=0o444,
+                                      size=SUPERBLOCK_REGION,
+                                      extent=(FileType.SUPERBLOCK, 0, SUPERBLOCK_REGION))
+        mode = 0o644 if self.master and not self.options.readonly else 0o444
+        return self.inodes.ensure(key, Kind.META_FILE, None, mode=mode, size=sb.log_len,
+                                  extent=(FileType.LOG, sb.log_offset, sb.log_len))
+
+    def stat(self, inode: Inode) -> Stat:
+        uid, gid = inode.owner()
+        if inode.is_dir:
+            subdirs = sum(1 for _, c in self._children(inode) if c.is_dir)
+            nlink, size = 2 + subdirs, 0
+        else:
+            nlink, size = 1, inode.file_size()
+        return Stat(inode.nodeid, inode.file_mode(), nlink, uid, gid, size, inode.atime_ns,
+                    inode.mtime_ns, inode.ctime_ns)
+
+    def lookup(self, parent: int, name: str) -> tuple[Inode, Stat]:
+        """The child `name` of directory `parent`; counts one kernel lookup of it."""
+        dir_inode = self._inode(parent)
+        if not dir_inode.is_dir:
+            raise _err(errno.ENOTDIR)
+        if len(os.fsencode(name)) > NAME_MAX:
+            raise _err(errno.ENAMETOOLONG)
+        if name == ".":
+            child: Inode | None = dir_inode
+        else:
+            self._maybe_sync(dir_inode)
+            child = self._child(dir_inode, name)
+        if child is None:
+            raise _err(errno.ENOENT)
+        self.inodes.remember(child)
+        return child, self.stat(child)
+
+    def remember(self, inode: Inode) -> None:
+        """Count a kernel lookup handed out by a listing (READDIRPLUS)."""
+        self.inodes.remember(inode)
+
+    def forget(self, nodeid: int, nlookup: int) -> None:
+        self.inodes.forget(nodeid, nlookup)
+
+    def getattr(self, nodeid: int) -> Stat:
+        inode = self._inode(nodeid)
+        self._maybe_sync(inode)
+        return self.stat(inode)
+
+    def setattr(self, nodeid: int, changes: AttrChanges) -> Stat:
+        """Change mode, owner or times in memory. A size change is refused (EINVAL)."""
+        inode = self._inode(nodeid)
+        if changes.size is not None and changes.size != inode.file_size():
+            raise _err(errno.EINVAL, "famfs files cannot be truncated or resized")
+        with self.lock:
+            now = time.time_ns()
+            if changes.mode is not None:
+                inode.mode = changes.mode & 0o7777
+            if changes.uid is not None:
+                inode.uid = changes.uid
+            if changes.gid is not None:
+                inode.gid = changes.gid
+            if changes.atime_ns is not None:
+                inode.atime_ns = changes.atime_ns
+            if changes.mtime_ns is not None:
+                inode.mtime_ns = changes.mtime_ns
+            inode.ctime_ns = changes.ctime_ns if changes.ctime_ns is not None else now
+        return self.stat(inode)
+
+    def access(self, nodeid: int, mask: int, uid: int, gid: int) -> None:
+        """access(2) check of `mask` (R_OK | W_OK | X_OK, or F_OK) for `uid`/`gid`."""
+        inode = self._inode(nodeid)
+        st = self.stat(inode)
+        if mask & os.W_OK and (self.options.readonly or not self._writable(inode)):
+            raise _err(errno.EROFS if self.options.readonly else errno.EACCES)
+        if uid == 0:
+            if mask & os.X_OK and not st.mode & 0o111 and not inode.is_dir:
+                raise _err(errno.EACCES)
+            return
+        if uid == st.uid:
+            bits = (st.mode >> 6) & 7
+        elif gid == st.gid:
+            bits = (st.mode >> 3) & 7
+        else:
+            bits = st.mode & 7
+        if mask & ~bits & 7:
+            raise _err(errno.EACCES)
+
+    # --- directories --------------------------------------------------------------------
+
+    def opendir(self, nodeid: int) -> int:
+        """A handle on a snapshot of the listing (offsets stay valid while it is open)."""
+        inode = self._inode(nodeid)
+        if not inode.is_dir:
+            raise _err(errno.ENOTDIR)
+        self._maybe_sync(inode)
+        listing = self._children(inode)
+        with self.lock:
+            fh = self._next_fh
+            self._next_fh += 1
+            self._dir_handles[fh] = listing
+        return fh
+
+    def readdir(self, nodeid: int, fh: int, offset: int) -> Iterator[DirEntry]:
+        """Entries from `offset` on: 0 is the start; `.` and `..` come first."""
+        inode = self._inode(nodeid)
+        listing = self._dir_handles.get(fh)
+        if listing is None:
+            listing = self._children(inode)
+        if offset < 1:
+            yield DirEntry(".", self.stat(inode), None, 1)
+        if offset < 2:
+            parent_key = inode.key.rsplit("/", 1)[0] if "/" in inode.key else ""
+            parent = self.inodes.by_key(parent_key) or inode
+            yield DirEntry("..", self.stat(parent), None, 2)
+        for i in range(max(0, offset - 2), len(listing)):
+            name, child = listing[i]
+            yield DirEntry(name, self.stat(child), child, i + 3)
+
+    def releasedir(self, fh: int) -> None:
+        with self.lock:
+            self._dir_handles.pop(fh, None)
+
+    # --- files --------------------------------------------------------------------------
+
+    def _writable(self, inode: Inode) -> bool:
+        if inode.kind is Kind.META_FILE:
+            return inode.extent is not None and inode.extent[0] == FileType.LOG and self.master
+        return inode.kind is Kind.FILE
+
+    def open(self, nodeid: int, flags: int) -> OpenFile:
+        """Open a file (its map is parsed now, once per inode)."""
+        inode = self._inode(nodeid)
+        if inode.is_dir:
+            raise _err(errno.EISDIR)
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            if self.options.readonly:
+                raise _err(errno.EROFS)
+            if not self._writable(inode):
+                raise _err(errno.EPERM, f"{inode.key} is read-only")
+        self.mapped(inode)
+        direct = self.options.cache == "direct"
+        return OpenFile(0, direct_io=direct, keep_cache=not direct)
+
+    def fmap_blob(self, nodeid: int) -> bytes:
+        """The GET_FMAP reply of file `nodeid` (ENOENT for a directory)."""
+        return self._fmap_blob(self._inode(nodeid))
+
+    def _fmap_blob(self, inode: Inode) -> bytes:
+        blob = inode.fmap_blob
+        if blob is None:
+            if isinstance(inode.node, File):
+                blob = encode_get_fmap(inode.node.entry)
+            elif inode.extent is not None:
+                ftype, offset, length = inode.extent
+                blob = encode_meta_fmap(ftype, offset, length, inode.size)
+            else:
+                raise _err(errno.ENODATA)
+            inode.fmap_blob = blob
+        return blob
+
+    def daxdev_blob(self, index: int) -> bytes:
+        """The GET_DAXDEV reply for device `index` (ENODATA if the log names no such device)."""
+        if index not in self.fs.device_sizes:
+            raise _err(errno.ENODATA)
+        return self.map_server.get_daxdev(index)
+
+    def mapped(self, inode: Inode) -> MappedFile:
+        """The inode's parsed map, made on first use (concurrent first uses may both parse;
+        either result is the same)."""
+        mf = inode.mapped
+        if mf is None:
+            mf = map_file(self._fmap_blob(inode))
+            inode.mapped = mf
+        assert isinstance(mf, MappedFile)
+        return mf
+
+    def _spans(self, inode: Inode, offset: int, length: int) -> Iterator[tuple[int, int]]:
+        """(device offset, length) runs of file bytes [offset, offset+length), clipped to the
+        file size."""
+        mf = self.mapped(inode)
+        end = min(mf.size, offset + length)
+        pos = offset
+        while pos < end:
+            m = mf.begin(pos, end - pos)
+            if m.dev != 0:
+                raise _err(errno.EIO, f"{inode.key}: device {m.dev} is not open here")
+            n = min(m.length - (pos - m.offset), end - pos)
+            yield m.addr + (pos - m.offset), n
+            pos += n
+
+    def read(self, nodeid: int, offset: int, size: int) -> list[memoryview]:
+        """Up to `size` bytes from `offset` as views of the device mapping (short at EOF)."""
+        inode = self._inode(nodeid)
+        if inode.is_dir:
+            raise _err(errno.EISDIR)
+        buf = self.fs.device.buf
+        return [buf[addr:addr + n] for addr, n in self._spans(inode, offset, size)]
+
+    def write(self, nodeid: int, offset: int, data: memoryview) -> int:
+        """Write `data` at `offset`, clipped to the file size (a file never grows). Returns the
+        bytes written; ENOSPC if none fit."""
+        inode = self._inode(nodeid)
+        if self.options.readonly or not self.fs.device.writable:
+            raise _err(errno.EROFS)
+        if not self._writable(inode):
+            raise _err(errno.EPERM, f"{inode.key} is read-only")
+        if not len(data):
+            return 0
+        if offset >= inode.file_size():
+            raise _err(errno.ENOSPC, "famfs files cannot grow")
+        buf = self.fs.device.buf
+        done = 0
+        for addr, n in self._spans(inode, offset, len(data)):
+            buf[addr:addr + n] = data[done:done + n]
+            done += n
+        return done
+
+    def fsync(self, nodeid: int) -> None:
+        """Make the file's data durable and visible to other hosts (msync of its extents)."""
+        inode = self._inode(nodeid)
+        if isinstance(inode.node, File):
+            self.fs.flush_file(inode.node)
+        elif inode.extent is not None:
+            self.fs.device.flush(inode.extent[1], inode.extent[2])
+
+    def release(self, nodeid: int, fh: int) -> None:
+        """Close of a file handle: nothing to do (no per-open state)."""
+
+    def flush(self, nodeid: int, fh: int) -> None:
+        """close(2) of a file descriptor: nothing is buffered here."""
+
+    # --- filesystem ---------------------------------------------------------------------
+
+    def statfs(self) -> FsStats:
+        with self.lock:
+            alloc = self.fs.allocator
+            ns = self.fs.namespace
+            slots = self.fs.log.header().slots
+            return FsStats(alloc.capacity(), alloc.free(), alloc.alloc_unit,
+                           ns.files + ns.directories, max(0, slots - self.fs.applied))
+
+    # --- extended attributes -----------------------------------------------------------
+
+    def listxattr(self, nodeid: int) -> list[str]:
+        inode = self._inode(nodeid)
+        if inode.kind in (Kind.FILE, Kind.META_FILE):
+            return [XATTR_FMAP]
+        if inode.nodeid == ROOT_ID:
+            return [XATTR_LOGPLAY] + [f"{XATTR_DAXDEV}{i}" for i in sorted(self.fs.device_sizes)]
+        return []
+
+    def getxattr(self, nodeid: int, name: str, pid: int = 0, probe: bool = False) -> bytes:
+        """The value of attribute `name`; ENODATA if it has none.
+
+        `user.famfs.logplay` replays the log; a size probe (`probe`) replays and keeps the
+        result for the read from the same process that follows, so one getxattr(2) sequence
+        replays once.
+        """
+        inode = self._inode(nodeid)
+        if name == XATTR_FMAP and inode.kind in (Kind.FILE, Kind.META_FILE):
+            return self._fmap_blob(inode)
+        if inode.nodeid == ROOT_ID and name == XATTR_LOGPLAY:
+            return self._logplay(pid, probe)
+        if inode.nodeid == ROOT_ID and name.startswith(XATTR_DAXDEV):
+            suffix = name[len(XATTR_DAXDEV):]
+            if suffix.isdigit() and int(suffix) < MAX_DEVICES:
+                return self.daxdev_blob(int(suffix))
+        raise _err(errno.ENODATA)
+
+    def _logplay(self, pid: int, probe: bool) -> bytes:
+        now = time.monotonic()
+        with self.lock:
+            kept = self._logplay_probes.pop(pid, None)
+            if kept is not None and not probe and now - kept[0] < self.LOGPLAY_PROBE_TTL:
+                return kept[1]
+            try:
+                stats = self.replay()
+            except FamfsError as exc:
+                self._replay_failed(exc)
+                raise _err(getattr(exc, "errno", errno.EIO), str(exc)) from None
+            value = f"{stats.entries} {stats.new_files} {stats.new_directories}".encode()
+            if probe:
+                self._logplay_probes[pid] = (now, value)
+            return value
+
+    # --- refused by design --------------------------------------------------------------
+
+    REFUSED = {
+        "create": errno.EPERM,
+        "mknod": errno.EPERM,
+        "mkdir": errno.EPERM,
+        "symlink": errno.EPERM,
+        "link": errno.EPERM,
+        "unlink": errno.EPERM,
+        "rmdir": errno.EPERM,
+        "rename": errno.EPERM,
+        "setxattr": errno.ENOTSUP,
+        "removexattr": errno.ENOTSUP,
+        "fallocate": errno.ENOTSUP,
+        "tmpfile": errno.EPERM,
+    }
+    """Operations famfs does not do through the filesystem, and the errno each gets.
+    Files and directories are created by the famfs CLI, which logs them; nothing is ever
+    removed or renamed."""
+
+    def refuse(self, operation: str) -> None:
+        """Raise the errno for a refused `operation` (nothing on the device changes)."""
+        raise _err(self.REFUSED.get(operation, errno.ENOSYS),
+                   f"{operation} is not supported on famfs")
+
+
+def mode_type(st: Stat) -> int:
+    """The DT_* type of a directory entry (st_mode >> 12)."""
+    return stat.S_IFMT(st.mode) >> 12

@@ -56,7 +56,7 @@ def mutated_blobs(draw):
     blob = bytearray(draw(valid_blobs))
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["byte", "u32", "u64", "cut", "grow"]))
-        if kind == "cut":
+        if kind == "cut" and blob:
             del blob[draw(st.integers(0, len(blob) - 1)):]
         elif kind == "grow":
             blob += draw(st.binary(min_size=1, max_size=48))

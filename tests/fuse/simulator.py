@@ -287,6 +287,15 @@ INIT_OFFER_LINUX_745 = (wire.InitFlag.ASYNC_READ | wire.InitFlag.POSIX_LOCKS
                         | wire.InitFlag.MAX_PAGES | wire.InitFlag.INIT_EXT
                         | wire.InitFlag.REQUEST_TIMEOUT)
 """What a 7.45 kernel without famfs typically offers (a representative subset)."""
+FAMFS_KERNEL_MINOR = 46
+"""The protocol minor of kernels carrying the posted famfs series (7.46)."""
+
+
+def famfs_init(sim: KernelSimulator, rev: Revision) -> wire.InitOut:
+    """INIT as a famfs-capable kernel of revision `rev` sends it: its protocol minor, the
+    usual flags and the famfs capability bit."""
+    minor = rev.max_minor if rev.max_minor is not None else FAMFS_KERNEL_MINOR
+    return sim.init(INIT_OFFER_LINUX_745 | rev.capability, minor=minor)
 
 
 SOCKET_BUFFER = 4 * 1024 * 1024

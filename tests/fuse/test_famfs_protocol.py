@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from simulator import INIT_OFFER_LINUX_745, FamfsKernelClient, serve
+from simulator import INIT_OFFER_LINUX_745, FamfsKernelClient, famfs_init, serve
 
 from famfs.device import create_image
 from famfs.fs.filesystem import Filesystem
@@ -124,7 +124,7 @@ def test_revisions_are_configuration_with_both_known_numberings() -> None:
 def test_offered_capability_is_granted_in_flags2(image: str, protocol: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        out = s.sim.init(offer(protocol))
+        out = famfs_init(s.sim, rev)
         assert out.flags & wire.InitFlag.INIT_EXT
         assert out.flags2 & (1 << (rev.cap_bit - 32))
         assert s.sim.negotiated() & rev.capability
@@ -158,6 +158,26 @@ def test_v10_server_ignores_the_early_bit(image: str) -> None:
         assert s.sim.request(REVISIONS["v10"].get_fmap, wire.ROOT_ID).error == errno.ENOSYS
 
 
+def test_early_bit_from_a_kernel_of_7_43_or_later_is_request_timeout(image: str) -> None:
+    """Bit 42 became FUSE_REQUEST_TIMEOUT in 7.43: a stock 7.45 kernel offers it, and its
+    opcode 53 is COPY_FILE_RANGE_64, not GET_FMAP."""
+    rev = REVISIONS["early"]
+    with serve(image, "early") as s:
+        out = s.sim.init(INIT_OFFER_LINUX_745, minor=45)
+        assert s.ext is not None and not s.ext.negotiated
+        assert out.request_timeout == 0
+        nodeid = s.sim.lookup(1, "small").nodeid
+        assert s.sim.request(rev.get_fmap, nodeid).error == errno.ENOSYS
+
+
+def test_early_bit_from_an_early_kernel_is_the_famfs_capability(image: str) -> None:
+    rev = REVISIONS["early"]
+    with serve(image, "early") as s:
+        s.sim.init(INIT_OFFER_LINUX_745, minor=42)
+        assert s.ext is not None and s.ext.negotiated
+        assert s.sim.request(rev.get_daxdev, 0).error == 0
+
+
 # --- GET_FMAP -------------------------------------------------------------------------------
 
 
@@ -167,7 +187,7 @@ def test_get_fmap_reply_is_the_mapping_layer_encoding(image: str, protocol: str,
                                                       path: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         nodeid = s.sim.lookup_path(path).nodeid
         blob = s.sim.request(rev.get_fmap, nodeid).ok()
         assert blob == encode_get_fmap(s.fs.file(path).entry)
@@ -178,7 +198,7 @@ def test_get_fmap_reply_is_the_mapping_layer_encoding(image: str, protocol: str,
 def test_get_fmap_of_meta_files(image: str, protocol: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         sb = s.fs.sb
         got = {name: s.sim.request(rev.get_fmap, s.sim.lookup_path(name).nodeid).ok()
                for name in (SUPERBLOCK_FILE, LOG_FILE)}
@@ -191,7 +211,7 @@ def test_get_fmap_of_meta_files(image: str, protocol: str) -> None:
 def test_get_fmap_of_a_directory_is_enoent(image: str, protocol: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         assert s.sim.request(rev.get_fmap, s.sim.lookup(1, "dir").nodeid).error == errno.ENOENT
         assert s.sim.request(rev.get_fmap, wire.ROOT_ID).error == errno.ENOENT
 
@@ -200,14 +220,14 @@ def test_get_fmap_of_a_directory_is_enoent(image: str, protocol: str) -> None:
 def test_get_fmap_of_an_unknown_node_is_estale(image: str, protocol: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         assert s.sim.request(rev.get_fmap, 987654).error == errno.ESTALE
 
 
 def test_early_revision_pads_the_reply_to_the_size_asked_for(image: str) -> None:
     rev = REVISIONS["early"]
     with serve(image, "early") as s:
-        s.sim.init(offer("early"))
+        famfs_init(s.sim, rev)
         nodeid = s.sim.lookup(1, "small").nodeid
         padded = s.sim.request(rev.get_fmap, nodeid, (4096).to_bytes(4, "little") + bytes(4)).ok()
         exact = encode_get_fmap(s.fs.file("small").entry)
@@ -235,7 +255,7 @@ def test_get_fmap_of_golden_entries_matches_the_reference_server(golden_image: s
     golden = (GOLDEN / f"get_fmap_entry{index}.bin").read_bytes()
     with serve(golden_image, protocol) as s:
         assert s.fs.sb.device_size == 256 * MiB and len(s.fs.sb.encode()) <= SUPERBLOCK_SIZE
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         assert s.sim.request(rev.get_fmap, s.sim.lookup(1, path).nodeid).ok() == golden
 
 
@@ -246,7 +266,7 @@ def test_get_fmap_of_golden_entries_matches_the_reference_server(golden_image: s
 def test_get_daxdev_names_the_image_by_absolute_path(image: str, protocol: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         blob = s.sim.request(rev.get_daxdev, 0).ok()
         assert blob == encode_get_daxdev(0, os.path.abspath(image))
         assert len(blob) == 280
@@ -259,7 +279,7 @@ def test_get_daxdev_of_an_unknown_index_is_einval(image: str, protocol: str,
                                                   index: int) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         assert s.sim.request(rev.get_daxdev, index).error == errno.EINVAL
 
 
@@ -272,7 +292,7 @@ def test_first_open_costs_one_get_fmap_and_one_get_daxdev_per_new_device(
     data = add_device_files(image, second_device)
     rev = REVISIONS[protocol]
     with serve(image, protocol, device_paths={1: os.path.abspath(second_device)}) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         kernel = FamfsKernelClient(s.sim, rev)
         try:
             ids = {name: s.sim.lookup(1, name).nodeid for name in data}
@@ -298,7 +318,7 @@ def test_first_open_costs_one_get_fmap_and_one_get_daxdev_per_new_device(
 def test_cached_map_reads_equal_fuse_reads(image: str, protocol: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         kernel = FamfsKernelClient(s.sim, rev)
         try:
             for tag, (path, size) in enumerate([("small", 4096), ("dir/nested", 2 * MiB + 17),
@@ -319,7 +339,7 @@ def test_an_evicted_inode_fetches_its_map_again_but_not_its_device(image: str,
                                                                    protocol: str) -> None:
     rev = REVISIONS[protocol]
     with serve(image, protocol) as s:
-        s.sim.init(offer(protocol))
+        famfs_init(s.sim, rev)
         kernel = FamfsKernelClient(s.sim, rev)
         try:
             nodeid = s.sim.lookup(1, "big").nodeid

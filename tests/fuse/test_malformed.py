@@ -12,7 +12,7 @@ import random
 import struct
 
 import pytest
-from simulator import INIT_OFFER_LINUX_745, Served, serve
+from simulator import INIT_OFFER_LINUX_745, Served, famfs_init, serve
 
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
@@ -30,7 +30,7 @@ def served(image_path: str) -> Served:
     with Filesystem(image_path, writable=True) as fs:
         fs.write(fs.create_file("f", len(CONTENT)), 0, CONTENT)
     with serve(image_path, "v10") as s:
-        s.sim.init(INIT_OFFER_LINUX_745 | REVISIONS["v10"].capability)
+        famfs_init(s.sim, REVISIONS["v10"])
         yield s
         assert s.session.errors == 0, "a handler failed with an unexpected exception"
 
@@ -128,7 +128,7 @@ def test_requests_on_unknown_node_ids_get_errors(served: Served) -> None:
 def test_second_init_is_answered_and_changes_nothing(served: Served) -> None:
     s = served
     before = s.sim.negotiated()
-    s.sim.init(INIT_OFFER_LINUX_745 | REVISIONS["v10"].capability)
+    famfs_init(s.sim, REVISIONS["v10"])
     assert s.sim.negotiated() == before
     still_answers(s)
 

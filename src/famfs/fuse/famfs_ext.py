@@ -17,7 +17,9 @@ name (`--famfs-protocol {v10,early,off}`):
 Bits 32..63 of the init flags travel in `flags2`, which is valid only when FUSE_INIT_EXT
 (1 << 30) is set in `flags`. The handlers are live only on a connection that negotiated the
 bit: on any other connection the opcodes mean what the kernel's own table says (53 is
-COPY_FILE_RANGE_64 from 7.45 on, and bit 42 is REQUEST_TIMEOUT from 7.43 on).
+COPY_FILE_RANGE_64 from 7.45 on). The early numbering predates FUSE_REQUEST_TIMEOUT, which took
+bit 42 in protocol 7.43: from a kernel speaking 7.43 or later, bit 42 is that flag, so the early
+extension is not switched on (the bit, granted anyway, sets no timeout: request_timeout is 0).
 """
 
 from __future__ import annotations
@@ -30,10 +32,8 @@ from typing import Protocol
 
 from famfs.errors import FamfsError
 from famfs.fuse.session import FuseError, Request, Session
+from famfs.fuse.wire import InitIn
 from famfs.omf.layout import MAX_DEVICES
-
-FUSE_INIT_EXT = 1 << 30
-"""Set in `fuse_init_in.flags` / `fuse_init_out.flags` when `flags2` carries bits 32..63."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class Revision:
     get_daxdev: int
     cap_bit: int
     """Bit number in the 64-bit init flags (flags | flags2 << 32)."""
+    max_minor: int | None = None
+    """Newest kernel protocol minor whose INIT flags can carry this bit with this meaning
+    (None: any)."""
 
     @property
     def capability(self) -> int:
@@ -54,7 +57,7 @@ class Revision:
 
 REVISIONS: dict[str, Revision] = {
     "v10": Revision("v10", get_fmap=54, get_daxdev=55, cap_bit=43),
-    "early": Revision("early", get_fmap=53, get_daxdev=54, cap_bit=42),
+    "early": Revision("early", get_fmap=53, get_daxdev=54, cap_bit=42, max_minor=42),
 }
 DEFAULT_REVISION = "v10"
 CHOICES = (*REVISIONS, "off")
@@ -70,22 +73,6 @@ def revision(name: str) -> Revision | None:
     except KeyError:
         raise ValueError(f"famfs protocol {name!r}: expected one of {', '.join(CHOICES)}") \
             from None
-
-
-def split_flags(flags64: int) -> tuple[int, int]:
-    """(flags, flags2) carrying the 64-bit init flags `flags64`; FUSE_INIT_EXT is added to
-    `flags` when any bit above 31 is set."""
-    low, high = flags64 & 0xFFFFFFFF, flags64 >> 32
-    if high:
-        low |= FUSE_INIT_EXT
-    return low, high & 0xFFFFFFFF
-
-
-def join_flags(flags: int, flags2: int) -> int:
-    """The 64-bit init flags from `flags` and `flags2` (flags2 counts only with INIT_EXT)."""
-    if flags & FUSE_INIT_EXT:
-        return flags | (flags2 << 32)
-    return flags
 
 
 # struct fuse_get_fmap_in (early revision only; 8 bytes): 0 size u32, 4 padding u32.
@@ -151,7 +138,9 @@ class FamfsExtension:
         except FamfsError as exc:
             raise FuseError(errno.EINVAL, str(exc)) from None
 
-    def _granted(self, session: Session) -> None:
+    def _granted(self, session: Session, init: InitIn) -> None:
+        if self.rev.max_minor is not None and init.minor > self.rev.max_minor:
+            return
         self.negotiated = True
         session.register(self.rev.get_fmap, self.get_fmap)
         session.register(self.rev.get_daxdev, self.get_daxdev)
@@ -161,13 +150,14 @@ def install(session: Session, source: MapSource, protocol: str = DEFAULT_REVISIO
             ) -> FamfsExtension | None:
     """Offer the famfs extension of revision `protocol` ('v10', 'early' or 'off') on `session`.
 
-    The capability is asked for in INIT; only if the kernel offers it are GET_FMAP and
-    GET_DAXDEV routed to the handlers (before the INIT reply goes out). Returns the extension
+    The capability is asked for in INIT; only if the kernel offers it (and speaks a protocol
+    minor in which the bit has this meaning) are GET_FMAP and GET_DAXDEV routed to the handlers,
+    before the INIT reply goes out. Returns the extension
     (None for 'off'); ValueError for an unknown revision name.
     """
     rev = revision(protocol)
     if rev is None:
         return None
     ext = FamfsExtension(rev, source)
-    session.request_capability(rev.capability, lambda _init: ext._granted(session))
+    session.request_capability(rev.capability, lambda init: ext._granted(session, init))
     return ext

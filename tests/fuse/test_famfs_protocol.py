@@ -351,3 +351,25 @@ def test_an_evicted_inode_fetches_its_map_again_but_not_its_device(image: str,
             assert (kernel.trips.get_fmap, kernel.trips.get_daxdev) == (2, 1)
         finally:
             kernel.close()
+
+
+# --- the mount option -----------------------------------------------------------------------
+
+
+@pytest.mark.fuse
+@pytest.mark.parametrize("protocol", famfs_ext.CHOICES)
+def test_mount_serves_files_with_each_famfs_protocol(mounter, image: str, protocol: str) -> None:
+    mp, _ = mounter.mount(image, "--famfs-protocol", protocol)
+    with open(os.path.join(mp, "dir/nested"), "rb") as fh:
+        assert fh.read() == pattern(2, 2 * MiB + 17)
+    with Filesystem(image) as fs:
+        assert os.getxattr(os.path.join(mp, "big"), "user.famfs.fmap") == \
+            encode_get_fmap(fs.file("big").entry)
+
+
+@pytest.mark.fuse
+def test_mount_refuses_an_unknown_famfs_protocol(mounter, image: str) -> None:
+    mp, proc = mounter.mount(image, "--famfs-protocol", "v9", check=False)
+    assert proc.returncode != 0
+    assert "v9" in proc.stderr and "Traceback" not in proc.stderr
+    assert not os.path.ismount(mp)

@@ -184,3 +184,13 @@ def test_setup_reply_carries_map_and_devices():
     assert [(d.index, d.name) for d in devs] == [(0, "/dev/dax0.0")]
     with pytest.raises(MappingError):
         decode_setup_reply(blob[:-1])
+
+
+def test_extents_or_sizes_past_the_largest_file_offset_are_rejected():
+    with pytest.raises(MappingError, match="largest device offset"):
+        decode_get_fmap(simple_reply([(0, (1 << 63) - AU, AU)], AU))
+    with pytest.raises(MappingError, match="largest file offset"):
+        decode_get_fmap(simple_reply([(0, AU, AU)], 1 << 63))
+    with pytest.raises(MappingError, match="largest file offset"):
+        decode_get_fmap(interleave_reply(AU, (1 << 62) + AU, [(0, AU, (1 << 62))] * 2, AU,
+                                         count=2))

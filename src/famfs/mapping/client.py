@@ -58,6 +58,8 @@ class Inode:
     mapped: MappedFile | None = None
     error: MappingError | None = None
     opens: int = field(default=0)
+    size: int | None = None
+    """File size in bytes, from the map seen at the last open."""
 
 
 class Connection:
@@ -170,6 +172,7 @@ class Connection:
             raise inode.error
         for index in sorted(mapped.devices):
             self.device(index)
+        inode.size = mapped.size
         inode.opens += 1
         return inode
 

@@ -95,7 +95,11 @@ class MappingFormat:
         run = np.empty(pos.shape, np.int64)
         for i, p in enumerate(pos.ravel().tolist()):
             m = self.begin(meta, p, 0, 0)
-            dev.flat[i], addr.flat[i], run.flat[i] = m.dev, m.addr, m.length
+            try:
+                dev.flat[i], addr.flat[i], run.flat[i] = m.dev, m.addr, m.length
+            except OverflowError:
+                raise MappingError(f"{self.name}: offset {p:#x} maps to {m.addr:#x}, beyond "
+                                   f"64-bit signed device offsets") from None
         return dev, addr, run
 
 

@@ -26,6 +26,8 @@ WIRE_ALIGN = 2 * MiB
 PAGE_SIZE = 4096
 """The one chunk size allowed that is not a multiple of WIRE_ALIGN."""
 DAXDEV_NAME_LEN = 256
+MAX_LOFF = (1 << 63) - 1
+"""Largest file or device byte offset (the kernel's loff_t is a signed 64-bit integer)."""
 
 
 class FileType(IntEnum):
@@ -180,6 +182,8 @@ def _extent(blob: bytes | memoryview, pos: int, name: str) -> WireExtent:
         raise _reject(f"{name}.len", "empty extent")
     if length % WIRE_ALIGN:
         raise _reject(f"{name}.len", f"{length:#x} is not a multiple of 2 MiB")
+    if offset + length > MAX_LOFF:
+        raise _reject(name, f"ends at {offset + length:#x}, past the largest device offset")
     return WireExtent(dev, offset, length)
 
 
@@ -196,6 +200,8 @@ def decode_get_fmap(blob: bytes | memoryview) -> GetFmapReply:
         raise _reject("ext_type", f"{ext_type} is not SIMPLE or INTERLEAVE")
     if not 1 <= nextents <= MAX_WIRE_EXTENTS:
         raise _reject("nextents", f"{nextents} (1..{MAX_WIRE_EXTENTS} allowed)")
+    if size > MAX_LOFF:
+        raise _reject("file_size", f"{size:#x} is past the largest file offset")
     pos = HEADER_SIZE
     if ext_type == ExtentType.SIMPLE:
         extents = []
@@ -233,6 +239,9 @@ def decode_get_fmap(blob: bytes | memoryview) -> GetFmapReply:
                              interleaves=tuple(interleaves))
     if pos != len(blob):
         raise _reject("length", f"{len(blob) - pos} bytes after the last extent")
+    if total > MAX_LOFF:
+        raise _reject("nextents", f"the extents hold {total:#x} bytes, past the largest file "
+                                  f"offset")
     if total < size:
         raise _reject("file_size", f"{size:#x} bytes, but the extents hold only {total:#x}")
     return reply

@@ -71,73 +71,93 @@ def check_seed(seed: int) -> int:
 
 
 # --- GF(2) jump matrices ------------------------------------------------------------------
-# A state is a vector of 128 bits: bit k of s0 is component k, bit k of s1 is component 64+k.
-# Matrices are float32 arrays (exact: sums never exceed 128); y = (M @ x) mod 2.
+# A state is a vector of 128 bits: bit k of s0 is component k, bit k of s1 is component 64+k;
+# a batch of K states is a (K, 2) uint64 array. A matrix is kept as its 128 columns (the
+# images of the basis vectors, (128, 2) uint64) plus, for applying it, 16 tables of 256
+# entries: the image of every value of each state byte. Applying a matrix is one gather and
+# an XOR-reduction; no floating point or BLAS (whose threads stall on a busy machine).
 
-def _transition_matrix() -> np.ndarray:
-    cols = np.zeros((128, 128), dtype=np.float32)
+class _Matrix:
+    """A 128x128 matrix over GF(2)."""
+
+    def __init__(self, cols: np.ndarray) -> None:
+        self.cols = cols
+        tables = np.zeros((16, 256, 2), dtype=np.uint64)
+        by_byte = cols.reshape(16, 8, 2)
+        for bit in range(8):
+            lo, hi = 1 << bit, 2 << bit
+            tables[:, lo:hi] = tables[:, :lo] ^ by_byte[:, bit][:, None, :]
+        self.tables = tables
+
+    def apply(self, states: np.ndarray) -> np.ndarray:
+        """The (K, 2) uint64 batch `states` mapped by this matrix."""
+        octets = np.ascontiguousarray(states, dtype="<u8").view(np.uint8).reshape(-1, 16)
+        picked = self.tables[np.arange(16), octets]
+        return np.bitwise_xor.reduce(picked, axis=1)
+
+    def after(self, other: _Matrix) -> _Matrix:
+        """self . other (apply `other` first)."""
+        return _Matrix(self.apply(other.cols))
+
+
+def _transition() -> _Matrix:
+    cols = np.zeros((128, 2), dtype=np.uint64)
     for k in range(128):
         s0, s1 = (1 << k, 0) if k < 64 else (0, 1 << (k - 64))
-        n0, n1 = step(s0, s1)
-        v = n0 | (n1 << 64)
-        cols[:, k] = [(v >> i) & 1 for i in range(128)]
-    return cols
-
-
-def _matmul2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.mod(a @ b, 2.0, dtype=np.float32)
+        cols[k] = step(s0, s1)
+    return _Matrix(cols)
 
 
 class _Jumps:
-    """A^(2^k) for k = 0..63, built once."""
+    """A^(2^k), built on demand, and A^n for the strides lanes are placed at (cached)."""
+
+    CACHE = 256
 
     def __init__(self) -> None:
-        powers = [_transition_matrix()]
-        for _ in range(63):
-            powers.append(_matmul2(powers[-1], powers[-1]))
-        self.powers = powers
+        self.powers = [_transition()]
+        self.cache: dict[int, _Matrix] = {}
+        self.lock = threading.Lock()
 
-    def matrix(self, n: int) -> np.ndarray:
-        """A^n (n >= 0)."""
-        result = np.eye(128, dtype=np.float32)
+    def power(self, k: int) -> _Matrix:
+        """A^(2^k)."""
+        with self.lock:
+            while len(self.powers) <= k:
+                self.powers.append(self.powers[-1].after(self.powers[-1]))
+            return self.powers[k]
+
+    def matrix(self, n: int) -> _Matrix:
+        """A^n (n >= 1)."""
+        with self.lock:
+            found = self.cache.get(n)
+        if found is not None:
+            return found
+        result = None
+        k, rest = 0, n
+        while rest:
+            if rest & 1:
+                p = self.power(k)
+                result = p if result is None else p.after(result)
+            rest >>= 1
+            k += 1
+        assert result is not None, "A^0 is never needed"
+        with self.lock:
+            if len(self.cache) >= self.CACHE:
+                self.cache.clear()
+            self.cache[n] = result
+        return result
+
+    def advance(self, states: np.ndarray, n: int) -> np.ndarray:
+        """The batch `states` moved n outputs ahead, one power at a time."""
         k = 0
         while n:
             if n & 1:
-                result = _matmul2(self.powers[k], result)
+                states = self.power(k).apply(states)
             n >>= 1
             k += 1
-        return result
+        return states
 
 
-_jumps: _Jumps | None = None
-_jumps_lock = threading.Lock()
-
-
-def _get_jumps() -> _Jumps:
-    global _jumps
-    with _jumps_lock:
-        if _jumps is None:
-            _jumps = _Jumps()
-        return _jumps
-
-
-def _to_bits(s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
-    """(K, 128) float32 bit matrix of K states."""
-    words = np.empty((len(s0), 2), dtype="<u8")
-    words[:, 0] = s0
-    words[:, 1] = s1
-    bits = np.unpackbits(words.view(np.uint8).reshape(-1, 16), axis=1, bitorder="little")
-    return bits.astype(np.float32)
-
-
-def _from_bits(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    packed = np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
-    words = np.ascontiguousarray(packed).view("<u8").reshape(-1, 2)
-    return words[:, 0].copy(), words[:, 1].copy()
-
-
-def _apply(matrix: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    return np.mod(bits @ matrix.T, 2.0, dtype=np.float32)
+_jumps = _Jumps()
 
 
 def state_at(seed: int, index: int) -> tuple[int, int]:
@@ -145,20 +165,19 @@ def state_at(seed: int, index: int) -> tuple[int, int]:
     s0, s1 = seed_state(seed)
     if index == 0:
         return s0, s1
-    bits = _to_bits(np.array([s0], dtype=np.uint64), np.array([s1], dtype=np.uint64))
-    r0, r1 = _from_bits(_apply(_get_jumps().matrix(index), bits))
-    return int(r0[0]), int(r1[0])
+    moved = _jumps.advance(np.array([[s0, s1]], dtype=np.uint64), index)
+    return int(moved[0, 0]), int(moved[0, 1])
 
 
 def _lane_states(seed: int, first: int, lanes: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """States of `lanes` lanes placed at outputs first + j*stride (by doubling)."""
-    s0, s1 = state_at(seed, first)
-    bits = _to_bits(np.array([s0], dtype=np.uint64), np.array([s1], dtype=np.uint64))
-    jump = _get_jumps().matrix(stride)
-    while len(bits) < lanes:
-        bits = np.concatenate([bits, _apply(jump, bits)])
-        jump = _matmul2(jump, jump)
-    return _from_bits(bits[:lanes])
+    """States (s0, s1 arrays) of `lanes` lanes placed at outputs first + j*stride, by
+    doubling: lanes [n, 2n) are lanes [0, n) moved n*stride ahead."""
+    states = np.array([state_at(seed, first)], dtype=np.uint64)
+    shift = 0
+    while len(states) < lanes:
+        states = np.concatenate([states, _jumps.matrix(stride << shift).apply(states)])
+        shift += 1
+    return states[:lanes, 0].copy(), states[:lanes, 1].copy()
 
 
 # --- vectorized generation ----------------------------------------------------------------

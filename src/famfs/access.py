@@ -13,6 +13,7 @@ the device), so the file's bytes appear contiguous however they are laid out on 
 from __future__ import annotations
 
 import ctypes
+import errno
 import io
 import mmap
 import os
@@ -154,7 +155,7 @@ class _Window:
             _unmap(self.addr, self.span)
             raise
         array_type = ctypes.c_ubyte * max(size, 1)
-        window_type = type("FamfsWindow", (array_type,), {})
+        window_type: Any = type("FamfsWindow", (array_type,), {})
         self.bytes = window_type.from_address(self.addr)
         self.size = size
         self.writable = writable
@@ -206,7 +207,7 @@ class FamfsFile(io.RawIOBase):
                 fd = os.open(slot.name, flags)
             except OSError as exc:
                 raise MappingError(f"{self.name}: cannot open device {index} ({slot.name}): "
-                                   f"{exc.strerror}", exc.errno) from None
+                                   f"{exc.strerror}", exc.errno or errno.EIO) from None
             self._fds[index] = fd
         return fd
 

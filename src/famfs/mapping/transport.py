@@ -71,7 +71,8 @@ class XattrTransport:
         except OSError as exc:
             if exc.errno in (errno.ENODATA, errno.ENOTSUP):
                 raise MappingError(f"{path}: no {name} attribute: {what}") from None
-            raise MappingError(f"{path}: reading {name}: {exc.strerror}", exc.errno) from None
+            raise MappingError(f"{path}: reading {name}: {exc.strerror}",
+                               exc.errno or errno.EIO) from None
 
     def get_fmap(self, relpath: str) -> bytes:
         path = os.path.join(self.mountpoint, relpath)

@@ -82,11 +82,10 @@ class Allocator:
             bitmap = self.maps[ext.devindex]
             first = ext.offset // au
             last = first + -(-ext.length // au)
-            run = bitmap[first:last]
-            if any(run):
-                for i, used in enumerate(run):
-                    if used:
-                        found.append(Collision(ext.devindex, (first + i) * au, entry_index))
+            if bitmap.find(1, first, last) >= 0:
+                for i in range(first, last):
+                    if bitmap[i]:
+                        found.append(Collision(ext.devindex, i * au, entry_index))
             bitmap[first:last] = b"\1" * (last - first)
         self.collisions.extend(found)
         return found

@@ -30,7 +30,7 @@ class MetadataLog:
         buf = self.device.buf
         off = self.base + LOG_HEADER_SIZE + start * LOG_ENTRY_SIZE
         for index in range(start, stop):
-            yield decode_entry(buf[off:off + LOG_ENTRY_SIZE], index)
+            yield decode_entry(buf, index, off)
             off += LOG_ENTRY_SIZE
 
     def append(self, payloads: Sequence[Payload]) -> int:

@@ -80,7 +80,10 @@ class FileMap:
     def capacity(self) -> int:
         """Bytes of file the map can address (for interleave: whole stripes only)."""
         if self.interleave is None:
-            return sum(e.length for e in self.extents)
+            exts = self.extents
+            if len(exts) == 1:
+                return exts[0].length
+            return sum(e.length for e in exts)
         il = self.interleave
         if not il.strips:
             return 0
@@ -130,6 +133,8 @@ class FileMap:
 _FMAP_HEAD = struct.Struct("<I4xI4x")
 _SIMPLE = struct.Struct("<QQQ")
 _IEXT_HEAD = struct.Struct("<QQ")
+_SIMPLE_RUNS = [struct.Struct("<" + "QQQ" * n) for n in range(max(MAX_SIMPLE_EXTENTS,
+                                                                  MAX_STRIPS) + 1)]
 FMAP_SIZE = 416
 
 
@@ -156,8 +161,12 @@ def decode_fmap(buf: bytes | memoryview, offset: int, index: int) -> FileMap:
         if not 1 <= count <= MAX_SIMPLE_EXTENTS:
             raise CorruptError("log entry", "fmap.nextents",
                                f"{count} simple extents (1..{MAX_SIMPLE_EXTENTS} allowed)", index)
-        exts = tuple(SimpleExtent(*_SIMPLE.unpack_from(buf, offset + 16 + i * 24))
-                     for i in range(count))
+        if count == 1:
+            return FileMap(ExtentType.SIMPLE,
+                           (SimpleExtent(*_SIMPLE.unpack_from(buf, offset + 16)),))
+        values = _SIMPLE_RUNS[count].unpack_from(buf, offset + 16)
+        exts = tuple(SimpleExtent(values[i], values[i + 1], values[i + 2])
+                     for i in range(0, 3 * count, 3))
         return FileMap(ExtentType.SIMPLE, exts)
     if ext_type == ExtentType.INTERLEAVE:
         if count != 1:
@@ -167,9 +176,10 @@ def decode_fmap(buf: bytes | memoryview, offset: int, index: int) -> FileMap:
         if not 1 <= nstrips <= MAX_STRIPS:
             raise CorruptError("log entry", "fmap.ie_nstrips",
                                f"{nstrips} strips (1..{MAX_STRIPS} allowed)", index)
-        strips = [SimpleExtent(*_SIMPLE.unpack_from(buf, offset + 32 + i * 24))
-                  for i in range(nstrips)]
-        return FileMap.interleaved(chunk, strips)
+        values = _SIMPLE_RUNS[nstrips].unpack_from(buf, offset + 32)
+        strips = tuple(SimpleExtent(values[i], values[i + 1], values[i + 2])
+                       for i in range(0, 3 * nstrips, 3))
+        return FileMap(ExtentType.INTERLEAVE, (), InterleavedExtent(chunk, strips))
     raise CorruptError("log entry", "fmap.ext_type", f"unknown extent type {ext_type}", index)
 
 
@@ -190,7 +200,12 @@ def check_fmap(fmap: FileMap, size: int, index: int, alloc_unit: int,
         prefix = "fmap.ie_strips"
     else:
         prefix = "fmap.se"
+    dev0 = device_sizes.get(0, 0)
     for i, ext in enumerate(fmap.all_extents()):
+        off, length = ext.offset, ext.length
+        if ext.devindex == 0 and length and data_start <= off and off + length <= dev0 \
+                and off and not off % alloc_unit and not length % alloc_unit:
+            continue
         name = f"{prefix}[{i}]"
         if ext.devindex >= MAX_DEVICES or ext.devindex not in device_sizes:
             raise CorruptError("log entry", f"{name}.devindex",

@@ -144,6 +144,8 @@ _PAYLOAD = 16
 _CRC_OFFSET = LOG_ENTRY_SIZE - 8
 _FMAP_OFFSET = _PAYLOAD + _FILE.size
 assert _FMAP_OFFSET + FMAP_SIZE == _CRC_OFFSET
+_TYPE_FILE, _TYPE_MKDIR, _TYPE_ADD_DAXDEV = int(EntryType.FILE), int(EntryType.MKDIR), \
+    int(EntryType.ADD_DAXDEV)
 
 
 def check_relpath(path: str) -> bytes:
@@ -163,13 +165,19 @@ def check_relpath(path: str) -> bytes:
 
 
 def _decode_relpath(raw: bytes, index: int) -> str:
-    if b"\0" not in raw:
+    nul = raw.find(0)
+    if nul < 0:
         raise CorruptError("log entry", "relpath", "not NUL-terminated", index)
-    name = raw.split(b"\0", 1)[0]
+    name = raw[:nul]
     try:
         text = name.decode()
     except UnicodeDecodeError:
         raise CorruptError("log entry", "relpath", f"{name!r} is not UTF-8", index) from None
+    # Fast path for the common case: no '.' at all (so no '.' or '..' component), no empty
+    # component, not absolute. Anything else gets the full check and its message.
+    if name and b"." not in name and b"//" not in name and name[0] != 0x2F \
+            and name[-1] != 0x2F:
+        return text
     try:
         check_relpath(text)
     except PathError as exc:
@@ -204,30 +212,31 @@ def encode_entry(seqnum: int, payload: Payload) -> bytes:
     return bytes(out)
 
 
-def decode_entry(buf: bytes | memoryview, index: int) -> LogEntry:
-    """Decode slot `index` (`buf` holds exactly its 544 bytes), checking seqnum, CRC, type,
+def decode_entry(buf: bytes | memoryview, index: int, offset: int = 0) -> LogEntry:
+    """Decode slot `index`, whose 544 bytes are at `buf[offset:]`, checking seqnum, CRC, type,
     relpath and map counts. Extent values are checked against the filesystem by the caller
     (they need the device sizes)."""
-    seqnum, etype = _ENTRY_HEAD.unpack_from(buf)
-    (crc,) = _CRC.unpack_from(buf, _CRC_OFFSET)
-    want = zlib.crc32(buf[:_CRC_OFFSET])
+    seqnum, etype = _ENTRY_HEAD.unpack_from(buf, offset)
+    (crc,) = _CRC.unpack_from(buf, offset + _CRC_OFFSET)
+    want = zlib.crc32(buf[offset:offset + _CRC_OFFSET])
     if crc != want:
         raise CorruptError("log entry", "crc", f"stored {crc:#x}, computed {want:#x}", index)
     if seqnum != index:
         raise CorruptError("log entry", "seqnum", f"{seqnum} in slot {index}", index)
-    if etype == EntryType.FILE:
-        size, flags, uid, gid, mode, raw = _FILE.unpack_from(buf, _PAYLOAD)
+    if etype == _TYPE_FILE:
+        size, flags, uid, gid, mode, raw = _FILE.unpack_from(buf, offset + _PAYLOAD)
         relpath = _decode_relpath(raw, index)
-        _check_mode(mode, S_IFREG, index)
-        fmap = decode_fmap(buf, _FMAP_OFFSET, index)
+        if mode & ~0o7777:
+            _check_mode(mode, S_IFREG, index)
+        fmap = decode_fmap(buf, offset + _FMAP_OFFSET, index)
         return LogEntry(seqnum, FileEntry(relpath, size, fmap, mode, uid, gid, flags))
-    if etype == EntryType.MKDIR:
-        uid, gid, mode, raw = _MKDIR.unpack_from(buf, _PAYLOAD)
+    if etype == _TYPE_MKDIR:
+        uid, gid, mode, raw = _MKDIR.unpack_from(buf, offset + _PAYLOAD)
         relpath = _decode_relpath(raw, index)
         _check_mode(mode, S_IFDIR, index)
         return LogEntry(seqnum, MkdirEntry(relpath, mode, uid, gid))
-    if etype == EntryType.ADD_DAXDEV:
-        size, dev_uuid, dev_index = _DAXDEV.unpack_from(buf, _PAYLOAD)
+    if etype == _TYPE_ADD_DAXDEV:
+        size, dev_uuid, dev_index = _DAXDEV.unpack_from(buf, offset + _PAYLOAD)
         return LogEntry(seqnum, AddDaxdevEntry(dev_index, size, bytes(dev_uuid)))
     raise CorruptError("log entry", "type", f"{etype} is not FILE, MKDIR or ADD_DAXDEV", index)
 

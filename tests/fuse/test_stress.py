@@ -4,8 +4,9 @@
 Read-only files hold fixed bytes (`fill`). The written file is rewritten over and over, one
 generation at a time; each of its 8-byte words encodes (MAGIC, generation, word index), so a
 reader checks every word it sees: the right index, the magic, and a generation that has been
-started. Afterwards the device itself is checked: read-only files unchanged, the written file
-holding exactly its last generation.
+started (byte by byte: a read racing a write may mix the two generations' bytes, which is what
+unsynchronized shared memory gives). Afterwards the device itself is checked: read-only files
+unchanged, the written file holding exactly its last generation.
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ def generation(gen: int) -> np.ndarray:
 
 
 def check_written(buf: bytes, offset: int, started: int) -> str | None:
-    """Why the words read at byte `offset` are wrong (None if every one is plausible)."""
+    """Why the bytes read at `offset` are wrong (None if every one is plausible).
+
+    A read racing a write may see each byte from either generation (copies are not atomic at
+    any size), so each byte is checked on its own: the index and magic bytes are the same in
+    every generation and must match exactly; each generation byte may come from any generation
+    started so far.
+    """
     skip = -offset % 8
     buf, offset = buf[skip:], offset + skip
     words = np.frombuffer(buf[:len(buf) // 8 * 8], dtype="<u8")
@@ -55,14 +62,15 @@ def check_written(buf: bytes, offset: int, started: int) -> str | None:
         return None
     first = offset // 8
     index = words & np.uint64(0xFFFFFF)
-    gens = (words >> np.uint64(24)) & np.uint64(0xFFFFFF)
     magic = words >> np.uint64(48)
     if (index != np.arange(first, first + len(words), dtype=np.uint64)).any():
         return f"word index wrong near byte {offset}"
     if (magic != MAGIC).any():
         return f"magic wrong near byte {offset}"
-    if int(gens.max()) > started:
-        return f"generation {int(gens.max())} seen before it was started ({started})"
+    gen_mid = int(((words >> np.uint64(32)) & np.uint64(0xFF)).max())
+    gen_high = int(((words >> np.uint64(40)) & np.uint64(0xFF)).max())
+    if gen_high > started >> 16 or (gen_high == 0 and gen_mid > started >> 8):
+        return f"a generation above {started} (not yet started) near byte {offset}"
     return None
 
 

@@ -34,6 +34,9 @@ from famfs.omf.log import check_relpath
 
 READ_CHUNK = 8 * 1024 * 1024
 """Largest read(2) into the mapping at once (bytes)."""
+DIRECTORY_MODE = 0o755
+"""Mode of a destination directory that `cp -r` has to make; directories copied from the
+source keep the source's permission bits (-m applies to files only)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ def _walk(plan: CopyPlan, source_dir: str, dest: str, mode: int | None) -> None:
             except OSError as exc:
                 plan.errors.append(f"{entry.path}: cannot stat: {exc.strerror}")
                 continue
-            plan.directories.append((rel, _perm(st) if mode is None else mode))
+            plan.directories.append((rel, _perm(st)))
             stack.append((entry.path, rel))
 
 
@@ -155,7 +158,7 @@ def plan_copy(fs: Filesystem, sources: list[str], dest: str, recursive: bool,
         if not recursive:
             raise UsageError(f"destination directory {dest} does not exist")
         check_relpath(dest)
-        plan.directories.append((dest, 0o755 if mode is None else mode))
+        plan.directories.append((dest, DIRECTORY_MODE))
     for source in sources:
         try:
             st = os.stat(source)

@@ -30,6 +30,7 @@ MS_NOSUID = 2
 MS_NODEV = 4
 MNT_DETACH = 2
 INIT_TIMEOUT_S = 10.0
+SHUTDOWN_TIMEOUT_S = 5.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
@@ -83,6 +84,17 @@ def fuse_mount(device: str, mountpoint: str, readonly: bool = False) -> int:
         os.close(fd)
         raise MountError(f"mount {device} on {mountpoint}: {exc.strerror}") from None
     return fd
+
+
+def raise_readahead(mountpoint: str, nbytes: int) -> None:
+    """Let the page cache read ahead `nbytes` per request on this mount (the kernel caps the
+    INIT max_readahead at its default of 128 KiB). Best effort: needs root and sysfs."""
+    try:
+        dev = os.stat(mountpoint).st_dev
+        with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb", "w") as fh:
+            fh.write(str(nbytes // 1024))
+    except OSError:
+        pass
 
 
 def _mount_entry(mountpoint: str) -> tuple[str, str] | None:
@@ -172,13 +184,14 @@ class Server:
             self.shutdown()
             raise MountError(f"mount {self.req.device} on {self.req.mountpoint}: {reason}")
         self.ops.start()
+        if self.req.options.cache == "page":
+            raise_readahead(self.req.mountpoint, session.max_write)
 
     def wait(self) -> None:
         """Serve until the mount goes away (unmounted, or `shutdown()`)."""
         assert self.session is not None
-        while any(t.is_alive() for t in self.session._threads):
-            for t in self.session._threads:
-                t.join(0.5)
+        while self.session.running:
+            self.session.join(0.5)
 
     def shutdown(self) -> None:
         """Stop serving: detach the mount if it is still there, stop the loop, release all."""
@@ -193,7 +206,7 @@ class Server:
                 pass
         if self.session is not None:
             self.session.stop("shut down")
-            self.session.join()
+            self.session.join(SHUTDOWN_TIMEOUT_S)
         self.ops.close()
         if self.fd >= 0:
             os.close(self.fd)

@@ -3,8 +3,10 @@
 A `Session` runs over any file descriptor that carries FUSE wire bytes, one request per read and
 one reply per write: a /dev/fuse descriptor of a live mount, or one end of a
 `socket.socketpair(AF_UNIX, SOCK_SEQPACKET)` whose other end plays the kernel. Several worker
-threads read the descriptor concurrently (it is switched to non-blocking mode so they can be
-stopped); each request is handled entirely on the thread that read it.
+threads block in read(2) on the descriptor (the kernel wakes one of them per request; the
+descriptor is put in blocking mode); each request is handled entirely on the thread that read
+it. Workers leave when the connection ends: unmount (ENODEV) for /dev/fuse, the peer closing
+(end of file) for a socket; `stop()` also shuts a socket down for reading to wake them.
 
 Extension points (stable):
 - `Session.handlers` / `Session.register(opcode, handler)`: the dispatch table. A handler gets a
@@ -28,8 +30,11 @@ from __future__ import annotations
 import errno
 import os
 import select
+import socket
+import stat
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -145,10 +150,11 @@ class Session:
     # --- running ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker threads (non-daemon: `join()` waits for them)."""
-        os.set_blocking(self.fd, False)
+        """Start the worker threads (daemon threads: a process may exit with a worker still
+        blocked on a connection that has not ended)."""
+        os.set_blocking(self.fd, True)
         for i in range(self.workers):
-            t = threading.Thread(target=self._worker, name=f"{self.name}-{i}")
+            t = threading.Thread(target=self._worker, name=f"{self.name}-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -156,9 +162,17 @@ class Session:
         """Wait until INIT was answered (or the loop ended); True if it was answered."""
         return self.initialized.wait(timeout) and self.init_in is not None
 
-    def join(self) -> None:
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the workers to leave; False if some are still running after `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for t in self._threads:
-            t.join()
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    @property
+    def running(self) -> bool:
+        """Whether any worker is still serving."""
+        return any(t.is_alive() for t in self._threads)
 
     def run(self) -> None:
         """start() and join()."""
@@ -166,11 +180,18 @@ class Session:
         self.join()
 
     def stop(self, reason: str = "stopped") -> None:
-        """Ask the workers to finish (they notice within POLL_INTERVAL_MS)."""
+        """Ask the workers to finish. Workers blocked on a socket are woken (it is shut down
+        for reading); on /dev/fuse they leave when the mount goes away."""
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stopping.set()
         self.initialized.set()
+        try:
+            if stat.S_ISSOCK(os.fstat(self.fd).st_mode):
+                with socket.socket(fileno=os.dup(self.fd)) as sock:
+                    sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
     @property
     def stopped(self) -> bool:

@@ -30,7 +30,7 @@ from famfs.fuse.famfs_ext import FamfsExtension, Revision
 from famfs.fuse.handlers import standard_handlers
 from famfs.fuse.ops import FamfsOperations, MountOptions
 from famfs.fuse.session import Session
-from famfs.mapping import MappedFile, map_file
+from famfs.mapping import MappedFile, MappingError, map_file
 from famfs.mapping.wire import decode_get_daxdev
 from famfs.omf.layout import MAX_DEVICES
 
@@ -250,13 +250,16 @@ class FamfsKernelClient:
         size = os.fstat(fd).st_size
         self.devices[index] = DeviceSlot(reply.name, fd, mmap.mmap(fd, size, mmap.MAP_SHARED))
 
-    def open(self, nodeid: int) -> int:
+    def open(self, nodeid: int, size: int | None = None) -> int:
         """OPEN; on the first open of the inode, GET_FMAP and GET_DAXDEV for unknown devices.
-        Returns the file handle."""
+        `size`, if given, is the inode's size from LOOKUP: a map of another size is refused
+        (MappingError) and not cached. Returns the file handle."""
         fh = self.sim.open(nodeid).fh
         if nodeid not in self.inodes:
             blob = self.get_fmap(nodeid).ok()
             mapped = map_file(blob)
+            if size is not None and mapped.size != size:
+                raise MappingError(f"node {nodeid}: map of {mapped.size} bytes, inode of {size}")
             for index in sorted(mapped.devices):
                 assert index < MAX_DEVICES
                 if index not in self.devices:

@@ -19,6 +19,7 @@ from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
 from famfs.fuse import famfs_ext, wire
 from famfs.fuse.famfs_ext import REVISIONS
+from famfs.mapping.iomap import MappingError
 from famfs.mapping.server import LOG_FILE, SUPERBLOCK_FILE
 from famfs.mapping.wire import (
     FileType,
@@ -140,6 +141,17 @@ def test_capability_not_offered_leaves_map_opcodes_unrouted(image: str, protocol
         assert s.sim.request(rev.get_fmap, s.sim.lookup(1, "small").nodeid).error == errno.ENOSYS
         assert s.sim.request(rev.get_daxdev, 0).error == errno.ENOSYS
         assert s.ext is not None and not s.ext.negotiated
+
+
+def test_famfs_bit_in_flags2_without_init_ext_is_not_an_offer(image: str) -> None:
+    rev = REVISIONS["v10"]
+    with serve(image, "v10") as s:
+        init = wire.InitIn(7, 46, 65536, wire.InitFlag.MAX_PAGES | wire.InitFlag.ASYNC_READ,
+                           rev.capability >> 32)
+        out = wire.InitOut.unpack(s.sim.request(wire.Opcode.INIT, 0, init.pack()).ok())
+        assert not out.flags & wire.InitFlag.INIT_EXT and out.flags2 == 0
+        assert s.ext is not None and not s.ext.negotiated
+        assert s.sim.request(rev.get_fmap, wire.ROOT_ID).error == errno.ENOSYS
 
 
 def test_protocol_off_declines_an_offered_capability(image: str) -> None:
@@ -295,10 +307,11 @@ def test_first_open_costs_one_get_fmap_and_one_get_daxdev_per_new_device(
         famfs_init(s.sim, rev)
         kernel = FamfsKernelClient(s.sim, rev)
         try:
-            ids = {name: s.sim.lookup(1, name).nodeid for name in data}
+            entries = {name: s.sim.lookup(1, name) for name in data}
+            ids = {name: e.nodeid for name, e in entries.items()}
             expected = [("on0", 1, {0: 1}), ("on01", 2, {0: 1, 1: 1}), ("on1", 3, {0: 1, 1: 1})]
             for name, fmaps, devices in expected:
-                kernel.open(ids[name])
+                kernel.open(ids[name], size=entries[name].attr.size)
                 assert kernel.trips.get_fmap == fmaps
                 assert dict(kernel.trips.by_device) == devices
             before = kernel.trips.total
@@ -310,6 +323,22 @@ def test_first_open_costs_one_get_fmap_and_one_get_daxdev_per_new_device(
             assert kernel.trips.total == before == 5
             assert (s.ext.fmap_requests, s.ext.daxdev_requests) == (3, 2)
             assert s.sim.sent[rev.get_fmap] == 3 and s.sim.sent[rev.get_daxdev] == 2
+        finally:
+            kernel.close()
+
+
+def test_a_map_whose_size_differs_from_the_inode_is_not_cached(image: str) -> None:
+    rev = REVISIONS["v10"]
+    with serve(image, "v10") as s:
+        famfs_init(s.sim, rev)
+        kernel = FamfsKernelClient(s.sim, rev)
+        try:
+            entry = s.sim.lookup(1, "small")
+            with pytest.raises(MappingError, match="map of 4096 bytes"):
+                kernel.open(entry.nodeid, size=entry.attr.size + 1)
+            assert entry.nodeid not in kernel.inodes and not kernel.devices
+            kernel.open(entry.nodeid, size=entry.attr.size)
+            assert kernel.trips.get_fmap == 2
         finally:
             kernel.close()
 

@@ -199,3 +199,12 @@ def test_cp_copies_a_thousand_file_tree(cli, image: str,
     with Filesystem(image) as fs:
         assert fs.namespace.files == 1000
         assert fs.read(fs.file("many/d7/f417"), 0, 3) == b"417"
+
+
+def test_cp_with_threads_copies_every_file(cli, image: str, tmp_path: Path) -> None:
+    files = {f"f{i}": os.urandom(10_000 + i) for i in range(20)}
+    make_tree(tmp_path / "src", files)
+    proc = cli("cp", "-r", "-t", "4", "-c", str(tmp_path / "src"), f"{image}:t")
+    assert proc.returncode == 0, proc.stderr
+    for name, data in files.items():
+        assert famfs_bytes(image, f"t/{name}") == data

@@ -78,17 +78,49 @@ def _open(device: str, writable: bool) -> Iterator[Filesystem]:
         fs.close()
 
 
+PROGRESS_STEP = 256 * 1024 * 1024
+"""Bytes filled or verified between progress updates."""
+
+
+def _batches(pieces: list[tuple[int, memoryview]],
+             limit: int = PROGRESS_STEP) -> Iterator[list[tuple[int, memoryview]]]:
+    """The pieces in file order, long ones cut and short ones grouped, about `limit` bytes
+    per batch."""
+    batch: list[tuple[int, memoryview]] = []
+    size = 0
+    for off, view in pieces:
+        for lo in range(0, len(view), limit):
+            part = view[lo:lo + limit]
+            batch.append((off + lo, part))
+            size += len(part)
+            if size >= limit:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def _randomize(fs: Filesystem, node: File, seed: int, name: str) -> None:
     progress = Progress(f"randomize {name}", node.size)
-    pieces = file_pieces(fs, node)
-    step = 256 * 1024 * 1024
-    for off, view in pieces:
-        for lo in range(0, len(view), step):
-            part = view[lo:lo + step]
-            pattern.fill_pieces([(off + lo, part)], seed)
-            progress.advance(len(part))
+    for batch in _batches(file_pieces(fs, node)):
+        pattern.fill_pieces(batch, seed)
+        progress.advance(sum(len(v) for _, v in batch))
     progress.finish()
     fs.flush_file(node)
+
+
+def _first_mismatch(pieces: list[tuple[int, memoryview]], seed: int, size: int,
+                    name: str) -> int | None:
+    progress = Progress(f"verify {name}", size)
+    try:
+        for batch in _batches(pieces):
+            bad = pattern.first_mismatch_pieces(batch, seed)
+            if bad is not None:
+                return bad
+            progress.advance(sum(len(v) for _, v in batch))
+        return None
+    finally:
+        progress.finish()
 
 
 # --- creat --------------------------------------------------------------------------------
@@ -219,7 +251,8 @@ def cmd_cp(args: argparse.Namespace) -> int:
                 print(f"{item.source} -> {target.device}:{item.relpath}", flush=True)
 
         result: CopyResult = run_copy(fs, plan, args.uid, args.gid, interleave,
-                                      compare=args.compare, on_file=on_file)
+                                      compare=args.compare, on_file=on_file,
+                                      threads=args.threadct or 1)
         progress.finish()
     for message in result.errors:
         _warn("cp", message)
@@ -236,7 +269,7 @@ def _verify_local(path: str, seed: int) -> tuple[int, int | None]:
         with mmap.mmap(fh.fileno(), size, prot=mmap.PROT_READ) as mm:
             view = memoryview(mm)
             try:
-                return size, pattern.first_mismatch(view, seed)
+                return size, _first_mismatch([(0, view)], seed, size, path)
             finally:
                 view.release()
 
@@ -258,7 +291,7 @@ def _verify_one(name: str, seed: int, quiet: bool, filesystems: dict[str, Filesy
             fs = filesystems[target.device] = Filesystem(target.device)
         node = fs.file(target.relpath)
         size = node.size
-        bad = pattern.first_mismatch_pieces(file_pieces(fs, node), seed)
+        bad = _first_mismatch(file_pieces(fs, node), seed, size, name)
     if bad is not None:
         print(f"Verify fail: {name} at offset {bad} of {size} bytes", file=sys.stderr)
         return 1
@@ -370,7 +403,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     p = subparsers.add_parser("cp", help="copy local files into famfs")
     p.add_argument("-r", "--recursive", action="store_true")
-    p.add_argument("-t", "--threadct", type=_int_arg, help="accepted for compatibility")
+    p.add_argument("-t", "--threadct", type=_int_arg, help="threads copying file data")
     p.add_argument("-m", "--mode", type=mode_arg,
                    help="octal mode (default: each source's permission bits)")
     p.add_argument("-u", "--uid", type=_int_arg, default=os.getuid())

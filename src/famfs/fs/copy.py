@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from famfs.alloc import InterleaveParams
@@ -307,30 +308,47 @@ def _prefilter(fs: Filesystem, plan: CopyPlan, blocked: set[str],
     return todo
 
 
+def _copy_one(fs: Filesystem, item: CopyItem, node: File, compare: bool) -> str | None:
+    """Copy (and compare) one file; the error message, or None."""
+    try:
+        copy_data(fs, node, item.source)
+        if compare:
+            bad = compare_data(fs, node, item.source)
+            if bad is not None:
+                return f"{item.relpath} differs from {item.source} at offset {bad}"
+    except OSError as exc:
+        return f"{item.source}: {exc.strerror or exc}"
+    except FamfsError as exc:
+        return str(exc)
+    return None
+
+
 def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
              interleave: InterleaveParams | None = None, compare: bool = False,
-             on_file: Callable[[CopyItem], None] | None = None) -> CopyResult:
+             on_file: Callable[[CopyItem], None] | None = None,
+             threads: int = 1) -> CopyResult:
     """Carry out `plan` on `fs` (opened writable, master only: RoleError otherwise, before
-    anything changes). Per-file problems are collected in the result; the rest is copied."""
+    anything changes). Per-file problems are collected in the result; the rest is copied.
+    With `threads` > 1, file data is copied by that many threads (reads release the GIL)."""
     check_master(fs)
     result = CopyResult(errors=list(plan.errors))
     blocked = _make_directories(fs, plan, uid, gid, result.errors)
     todo = _prefilter(fs, plan, blocked, result.errors)
     made = create_entries(fs, todo, uid, gid, interleave, result.errors) if todo else []
-    for item, node in made:
-        try:
-            copy_data(fs, node, item.source)
-            if compare:
-                bad = compare_data(fs, node, item.source)
-                if bad is not None:
-                    raise FamfsError(f"{item.relpath} differs from {item.source} at offset "
-                                     f"{bad}")
-        except OSError as exc:
-            result.errors.append(f"{item.source}: {exc.strerror or exc}")
-        except FamfsError as exc:
-            result.errors.append(str(exc))
-        else:
+
+    def one(pair: tuple[CopyItem, File]) -> str | None:
+        return _copy_one(fs, pair[0], pair[1], compare)
+
+    if threads > 1 and len(made) > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            outcomes = list(pool.map(one, made))
+    else:
+        outcomes = map(one, made)
+    for (item, _), error in zip(made, outcomes, strict=True):
+        if error is None:
             result.copied.append(item)
+        else:
+            result.errors.append(error)
         if on_file is not None:
             on_file(item)
     return result

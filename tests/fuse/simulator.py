@@ -281,6 +281,44 @@ class FamfsKernelClient:
         return bytes(out)
 
 
+class WireTransport:
+    """A `famfs.mapping.transport.Transport` whose requests are GET_FMAP and GET_DAXDEV on the
+    FUSE wire: the mapping layer's own client (`famfs.mapping.client.Connection`) then runs
+    against the real server exactly as the kernel would. Paths are resolved to node ids with
+    LOOKUP once (not a map round trip)."""
+
+    def __init__(self, sim: KernelSimulator, rev: Revision) -> None:
+        self.sim = sim
+        self.rev = rev
+        self.nodeids: dict[str, int] = {}
+
+    def _nodeid(self, relpath: str) -> int:
+        nodeid = self.nodeids.get(relpath)
+        if nodeid is None:
+            nodeid = self.nodeids[relpath] = self.sim.lookup_path(relpath).nodeid
+        return nodeid
+
+    def get_fmap(self, relpath: str) -> bytes:
+        reply = self.sim.request(self.rev.get_fmap, self._nodeid(relpath))
+        if reply.error:
+            raise MappingError(f"{relpath}: GET_FMAP failed: {os.strerror(reply.error)}",
+                               reply.error)
+        return reply.body
+
+    def get_daxdev(self, index: int) -> bytes:
+        reply = self.sim.request(self.rev.get_daxdev, index)
+        if reply.error:
+            raise MappingError(f"GET_DAXDEV {index} failed: {os.strerror(reply.error)}",
+                               reply.error)
+        return reply.body
+
+    def get_setup(self, relpath: str) -> bytes:
+        raise MappingError("the FUSE wire has no combined setup request")
+
+    def device_indices(self) -> list[int]:
+        raise MappingError("the FUSE wire has no device listing (devices are pulled)")
+
+
 INIT_OFFER_LINUX_745 = (wire.InitFlag.ASYNC_READ | wire.InitFlag.POSIX_LOCKS
                         | wire.InitFlag.ATOMIC_O_TRUNC | wire.InitFlag.EXPORT_SUPPORT
                         | wire.InitFlag.BIG_WRITES | wire.InitFlag.DONT_MASK

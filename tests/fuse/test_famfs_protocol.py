@@ -12,13 +12,20 @@ import os
 from pathlib import Path
 
 import pytest
-from simulator import INIT_OFFER_LINUX_745, FamfsKernelClient, famfs_init, serve
+from simulator import (
+    INIT_OFFER_LINUX_745,
+    FamfsKernelClient,
+    WireTransport,
+    famfs_init,
+    serve,
+)
 
 from famfs.device import create_image
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
 from famfs.fuse import famfs_ext, wire
 from famfs.fuse.famfs_ext import REVISIONS
+from famfs.mapping.client import Connection
 from famfs.mapping.iomap import MappingError
 from famfs.mapping.server import LOG_FILE, SUPERBLOCK_FILE
 from famfs.mapping.wire import (
@@ -325,6 +332,25 @@ def test_first_open_costs_one_get_fmap_and_one_get_daxdev_per_new_device(
             assert s.sim.sent[rev.get_fmap] == 3 and s.sim.sent[rev.get_daxdev] == 2
         finally:
             kernel.close()
+
+
+@BOTH
+def test_mapping_client_over_the_wire_pulls_each_map_and_device_once(
+        image: str, second_device: str, protocol: str) -> None:
+    """famfs.mapping.client.Connection, carried by GET_FMAP/GET_DAXDEV on the FUSE wire."""
+    data = add_device_files(image, second_device)
+    rev = REVISIONS[protocol]
+    with serve(image, protocol, device_paths={1: os.path.abspath(second_device)}) as s:
+        famfs_init(s.sim, rev)
+        conn = Connection(WireTransport(s.sim, rev))
+        for _ in range(3):
+            for name, want in data.items():
+                inode = conn.open(name, size=len(want))
+                m = conn.resolve(inode, len(want) - 1)
+                assert m.offset <= len(want) - 1 < m.offset + m.length
+        assert (conn.round_trips.fmap, conn.round_trips.daxdev) == (3, 2)
+        assert (s.ext.fmap_requests, s.ext.daxdev_requests) == (3, 2)
+        assert conn.devices[1].name == os.path.abspath(second_device)
 
 
 def test_a_map_whose_size_differs_from_the_inode_is_not_cached(image: str) -> None:

@@ -51,7 +51,7 @@ def test_sizes_spanning_several_vectorized_blocks_match_the_reference() -> None:
     assert pattern.pattern_bytes(7, size) == reference_stream(7, size)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(1, 2**64 - 1).filter(lambda s: s & 0xFFFFFFFF),
        offset=st.integers(0, 3000), size=st.integers(0, 5000))
 def test_any_window_of_the_stream_matches_the_reference(seed: int, offset: int,
@@ -68,7 +68,7 @@ def test_far_offsets_use_jumps_consistent_with_stepping() -> None:
     assert pattern.state_at(9, index) == (s0, s1)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(cuts=st.lists(st.integers(0, 200_000), min_size=1, max_size=6))
 def test_filling_piecewise_equals_filling_at_once(cuts: list[int]) -> None:
     size = 200_003
@@ -85,7 +85,7 @@ def test_verify_accepts_the_pattern() -> None:
     assert pattern.first_mismatch(data, 3) is None
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(size=st.integers(1, 300_000), data=st.data())
 def test_verify_reports_the_first_corrupted_byte(size: int, data: st.DataObject) -> None:
     buf = bytearray(pattern.pattern_bytes(5, size))

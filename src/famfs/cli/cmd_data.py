@@ -401,7 +401,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=cmd_creat)
     _repeatable(p, "-M", "--multi")
 
-    p = subparsers.add_parser("cp", help="copy local files into famfs")
+    p = subparsers.add_parser(
+        "cp", help="copy local files into famfs",
+        description="Copy regular files into famfs: each is allocated and logged at its size, "
+                    "then its data is copied in. With several sources or -r, DEST is a "
+                    "directory; with -r the contents of each SRC directory go into DEST "
+                    "(made if missing). A destination file of the same size is overwritten, "
+                    "so an interrupted copy can be rerun. Empty files, devices and "
+                    "directories without -r are skipped with an error; the rest is copied.")
     p.add_argument("-r", "--recursive", action="store_true")
     p.add_argument("-t", "--threadct", type=_int_arg, help="threads copying file data")
     p.add_argument("-m", "--mode", type=mode_arg,
@@ -411,7 +418,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("-c", "--compare", action="store_true", help="compare after copying")
     p.add_argument("-v", "--verbose", action="store_true")
     _add_interleave_args(p)
-    p.add_argument("paths", nargs="+", metavar="SRC... DEST")
+    p.add_argument("paths", nargs="+", metavar="SRC", help="sources, then DEST (last)")
     p.set_defaults(func=cmd_cp)
 
     p = subparsers.add_parser("verify", help="check a file against the verify pattern")

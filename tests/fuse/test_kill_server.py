@@ -69,7 +69,7 @@ def test_killed_server_leaves_a_stale_mount_that_umount_removes(mounter: Mounter
     with pytest.raises(OSError) as info:
         with open(os.path.join(mp, "top"), "rb") as fh:
             fh.read()
-    assert info.value.errno == errno.ENOTCONN
+    assert info.value.errno in GONE
     proc = cli("umount", mp)
     assert proc.returncode == 0, proc.stderr
     assert not is_mounted(mp)
@@ -86,7 +86,7 @@ def test_umount_detaches_a_killed_mount_that_still_has_open_files(mounter: Mount
         kill_server(mounter, mp)
         with pytest.raises(OSError) as info:
             os.read(held, 4096)
-        assert info.value.errno == errno.ENOTCONN
+        assert info.value.errno in GONE
         proc = cli("umount", mp)
         assert proc.returncode == 0, proc.stderr
         assert not is_mounted(mp)

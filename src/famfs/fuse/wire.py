@@ -10,7 +10,7 @@ on it.
 from __future__ import annotations
 
 import struct
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, TypeVar
 
@@ -194,7 +194,7 @@ class _Struct:
         return cls(*cls.FORMAT.unpack_from(buf, offset))
 
     def pack(self) -> bytes:
-        return self.FORMAT.pack(*astuple(self))
+        return self.FORMAT.pack(*vars(self).values())
 
 
 def _layout(fmt: str) -> tuple[struct.Struct, int]:
@@ -325,8 +325,10 @@ class EntryOut:
     def unpack(cls, buf: bytes | bytearray | memoryview, offset: int = 0) -> EntryOut:
         if len(buf) - offset < cls.SIZE:
             raise WireError(f"EntryOut: {len(buf) - offset} bytes, need {cls.SIZE}")
-        head = cls.HEAD.unpack_from(buf, offset)
-        return cls(*head, Attr.unpack(buf, offset + 40))
+        nodeid, gen, entry_valid, attr_valid, entry_nsec, attr_nsec = \
+            cls.HEAD.unpack_from(buf, offset)
+        return cls(nodeid, gen, entry_valid, attr_valid, entry_nsec, attr_nsec,
+                   Attr.unpack(buf, offset + 40))
 
 
 # struct fuse_attr_out (104 bytes): 0 attr_valid u64, 8 attr_valid_nsec u32, 12 dummy u32,

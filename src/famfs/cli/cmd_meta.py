@@ -74,7 +74,9 @@ def _device_of(arg: str, what: str, allow_mounted: bool) -> tuple[str, str | Non
             raise FamfsError(f"{arg}: mounted at {mounted}; {what} the mount point instead")
         return arg, mounted
     target = parse_target(arg)
-    if target is None or target.mountpoint is None:
+    if target is not None and target.mountpoint is None:
+        return _device_of(target.device, what, allow_mounted)
+    if target is None:
         if not os.path.exists(arg):
             raise UsageError(f"{arg}: no such device, image file or famfs mount")
         raise UsageError(f"{arg}: not a famfs device, image file or path in a famfs mount")

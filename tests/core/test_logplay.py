@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from famfs.alloc import InterleaveParams
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
-from famfs.fs.shadow import write_shadow
+from famfs.fs.shadow import file_yaml, write_shadow
+from famfs.omf.fmap import FileMap, SimpleExtent
 from famfs.omf.layout import MiB
+from famfs.omf.log import FileEntry
 
 
 @pytest.fixture
@@ -183,3 +187,20 @@ def test_mkdir_and_getmap_through_mount_paths(live_mount: str, cli) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "\textents: 1" in proc.stdout
     assert cli("getmap", os.path.join(live_mount, "d1")).returncode == 1
+
+
+_PATH_PART = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FF,
+                                   exclude_characters="/\0"), min_size=1, max_size=10).filter(
+    lambda p: p not in (".", ".."))
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(_PATH_PART, min_size=1, max_size=4))
+def test_shadow_yaml_reads_back_any_path_as_written(parts: list[str]) -> None:
+    relpath = "/".join(parts)
+    if len(relpath.encode()) >= 80:
+        return
+    entry = FileEntry(relpath, 5, FileMap.simple([SimpleExtent(0, 10 * MiB, 2 * MiB)]))
+    doc = yaml.load(file_yaml(entry), Loader=yaml.BaseLoader)
+    assert doc["file"]["path"] == relpath
+    assert doc["file"]["simple_ext_list"][0]["offset"] == "0xa00000"

@@ -86,7 +86,7 @@ def _device_of(arg: str, what: str, allow_mounted: bool) -> tuple[str, str | Non
 def run_fsck(args: argparse.Namespace) -> int:
     from famfs.fs.fsck import fsck
 
-    device, _ = _device_of(args.target, "fsck", allow_mounted=False)
+    device, _ = _device_of(args.target, "fsck", allow_mounted=args.force)
     report = fsck(device, keep_nodes=args.verbose)
     sys.stdout.write(report.render(human=args.human, verbose=args.verbose))
     if not report.ok:
@@ -316,6 +316,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _help_flag(p)
     p.add_argument("-h", "--human", action="store_true", help="human-readable sizes")
     p.add_argument("-v", "--verbose", action="store_true", help="list every file and directory")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="check a mounted device by its device path anyway (read-only)")
     p.add_argument("target", metavar="DEVICE_OR_MOUNT")
     p.set_defaults(func=run_fsck)
 

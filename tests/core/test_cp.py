@@ -208,3 +208,21 @@ def test_cp_with_threads_copies_every_file(cli, image: str, tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     for name, data in files.items():
         assert famfs_bytes(image, f"t/{name}") == data
+
+
+def test_cp_interleaved_copies_across_strips(cli, image: str, tmp_path: Path) -> None:
+    src = tmp_path / "wide"
+    src.write_bytes(os.urandom(9 * MiB + 5))
+    proc = cli("cp", "-N", "2", "-B", "4", "-C", "2m", str(src), f"{image}:wide")
+    assert proc.returncode == 0, proc.stderr
+    with Filesystem(image) as fs:
+        assert fs.file("wide").entry.fmap.interleave is not None
+    assert famfs_bytes(image, "wide") == src.read_bytes()
+
+
+def test_cp_to_a_path_outside_famfs_fails_clearly(cli, tmp_path: Path) -> None:
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    proc = cli("cp", str(src), str(tmp_path / "elsewhere"))
+    assert proc.returncode != 0
+    assert "DEVICE:PATH" in proc.stderr and "Traceback" not in proc.stderr

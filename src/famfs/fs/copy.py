@@ -189,15 +189,18 @@ def file_pieces(fs: Filesystem, node: File) -> list[tuple[int, memoryview]]:
 def copy_data(fs: Filesystem, node: File, source: str) -> None:
     """Read local file `source` into famfs file `node` through the device mapping, then make
     it durable. Raises OSError, or FamfsError if the source is shorter than the file."""
-    with open(source, "rb", buffering=0) as fh:
+    fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
         for off, view in file_pieces(fs, node):
             got = 0
             while got < len(view):
-                n = fh.readinto(view[got:got + READ_CHUNK])
+                n = os.readv(fd, [view[got:got + READ_CHUNK]])
                 if not n:
                     raise FamfsError(f"{source}: ended at {off + got} bytes; it was "
                                      f"{node.size} bytes when the copy began")
                 got += n
+    finally:
+        os.close(fd)
     fs.flush_file(node)
 
 

@@ -179,3 +179,23 @@ def test_mount_help_lists_the_options(cli):
         assert option in out
 
 
+
+
+def test_umount_of_a_busy_mount_is_refused_and_leaves_it_working(image, mounter, cli):
+    mp, _ = mounter.mount(image)
+    with open(os.path.join(mp, "a.bin"), "rb") as fh:
+        proc = cli("umount", mp)
+        assert proc.returncode == 1 and "busy" in proc.stderr
+        assert fh.read() == fill(1, 5000)
+    assert cli("umount", mp).returncode == 0
+
+
+def test_mount_over_a_live_famfs_mount_is_refused(image, mounter):
+    mp, _ = mounter.mount(image)
+    other = image + ".other"
+    os.link(image, other)
+    try:
+        _, proc = mounter.mount(other, mountpoint=mp, check=False)
+        assert proc.returncode == 1 and "mounted there already" in proc.stderr
+    finally:
+        os.unlink(other)

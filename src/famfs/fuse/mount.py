@@ -148,13 +148,12 @@ def check_request(req: MountRequest) -> MountRequest:
     if existing is not None:
         hint = " (its server is gone; run famfs umount on it)" if is_stale(existing) else ""
         raise UsageError(f"{device}: already mounted at {existing}{hint}")
-    try:
-        if not os.path.isdir(mountpoint):
-            raise UsageError(f"{mountpoint}: mount point is not a directory")
-    except OSError as exc:
-        raise UsageError(f"{mountpoint}: {exc.strerror}") from None
     if is_stale(mountpoint):
         raise UsageError(f"{mountpoint}: a stale mount is in the way; run famfs umount on it")
+    if _mount_entry(mountpoint) is not None:
+        raise UsageError(f"{mountpoint}: a famfs is mounted there already")
+    if not os.path.isdir(mountpoint):
+        raise UsageError(f"{mountpoint}: mount point is not a directory")
     return MountRequest(device, mountpoint, req.options, req.workers, req.famfs_protocol)
 
 

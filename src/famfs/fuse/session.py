@@ -129,6 +129,8 @@ class Session:
         """The negotiated 64-bit INIT flags."""
         self.proto_minor = 0
         self.interrupted: set[int] = set()
+        """Uniques of requests in flight that the kernel asked to interrupt."""
+        self._inflight: set[int] = set()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._init_lock = threading.Lock()
@@ -263,6 +265,7 @@ class Session:
         if handler is None:
             self.send_error(hdr.unique, errno.ENOSYS)
             return
+        self._inflight.add(hdr.unique)
         try:
             result = handler(Request(hdr, body, self))
         except Exception as exc:  # every failure becomes an error reply
@@ -273,6 +276,7 @@ class Session:
             self.send_error(hdr.unique, code)
             return
         finally:
+            self._inflight.discard(hdr.unique)
             self.interrupted.discard(hdr.unique)
         self.send(hdr.unique, result)
 
@@ -286,7 +290,9 @@ class Session:
                 target = wire.InterruptIn.unpack(body).unique
             except wire.WireError:
                 return
-            if len(self.interrupted) < 4096:
+            # Handlers finish quickly, so an interrupt only marks the request (see
+            # Request.interrupted); one that already finished is forgotten.
+            if target in self._inflight:
                 self.interrupted.add(target)
             return
         handler = self.handlers.get(hdr.opcode)

@@ -52,10 +52,10 @@ def parse_target(arg: str, allow_device: bool = False) -> Target | None:
     split = split_device_path(arg)
     if split is not None:
         return Target(split[0], split[1])
-    if allow_device and is_device_path(arg) and not os.path.isdir(arg):
-        return Target(arg, "")
     mount = mount_containing(arg if os.path.exists(arg) else os.path.dirname(arg) or ".")
     if mount is None:
+        if allow_device and is_device_path(arg):
+            return Target(arg, "")
         return None
     device, mountpoint = mount
     real = os.path.realpath(arg) if os.path.exists(arg) else os.path.join(

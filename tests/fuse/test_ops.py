@@ -266,3 +266,14 @@ def test_logplay_xattr_replays_and_counts_what_is_new(mp, image):
     assert os.getxattr(mp, "user.famfs.logplay") == b"3 1 2"
     assert os.getxattr(mp, "user.famfs.logplay") == b"0 0 0"
     assert os.path.exists(os.path.join(mp, "x/y/z"))
+
+
+def test_private_mmap_is_copy_on_write_and_leaves_the_device_alone(mounted, image):
+    with open(os.path.join(mounted, "odd"), "rb") as fh:
+        with mmap.mmap(fh.fileno(), 4 * 4096, flags=mmap.MAP_PRIVATE,
+                       prot=mmap.PROT_READ | mmap.PROT_WRITE) as m:
+            m[0:7] = b"PRIVATE"
+            assert m[0:7] == b"PRIVATE"
+    assert device_bytes(image, "odd")[:7] == fill(2, 7)
+    with open(os.path.join(mounted, "odd"), "rb") as fh:
+        assert fh.read(7) == fill(2, 7)

@@ -153,3 +153,25 @@ def test_client_writes_are_seen_by_the_master_and_client_cannot_create(
     with pytest.raises(OSError) as exc:
         open(os.path.join(client_mp, ".meta/.log"), "r+b")
     assert exc.value.errno in (errno.EACCES, errno.EPERM)
+
+
+def test_creat_verify_flush_fsck_and_remount_through_the_mount_path(famfs_image, mounter, cli):
+    mp, _ = mounter.mount(famfs_image)
+    assert os.path.isfile(os.path.join(mp, ".meta/.superblock"))
+    assert os.path.isfile(os.path.join(mp, ".meta/.log"))
+    for seed in (1, 2, 3):
+        f = os.path.join(mp, f"test{seed}")
+        assert cli("creat", "-r", "-s", "4096", "-S", str(seed), f).returncode == 0
+    assert cli("mkdir", "-p", os.path.join(mp, "z/y/x")).returncode == 0
+    assert cli("verify", "-S", "99", "-f", os.path.join(mp, "test1")).returncode != 0
+    files = [os.path.join(mp, f"test{s}") for s in (1, 2, 3)]
+    assert cli("flush", *files).returncode == 0
+    assert cli("flush", *files, os.path.join(mp, "z")).returncode != 0
+    assert cli("fsck", mp).returncode == 0
+    assert cli("umount", mp).returncode == 0
+    mp2, _ = mounter.mount(famfs_image)
+    for seed in (1, 2, 3):
+        proc = cli("verify", "-S", str(seed), "-f", os.path.join(mp2, f"test{seed}"))
+        assert proc.returncode == 0, proc.stderr
+    assert os.path.isdir(os.path.join(mp2, "z/y/x"))
+    assert cli("logplay", mp2).stdout.startswith("0 log entries")

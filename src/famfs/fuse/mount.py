@@ -288,6 +288,7 @@ def serve_daemon(req: MountRequest) -> int:
     code = 1
     try:
         os.setsid()
+        os.chdir("/")  # hold no directory busy
         server = Server(req, fs)
         _on_signals(server)
         try:

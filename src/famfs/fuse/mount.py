@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from famfs.errors import FamfsError, UsageError
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mounts import FSTYPE, famfs_mounts, mount_of
+from famfs.fuse import famfs_ext
 from famfs.fuse.handlers import standard_handlers
 from famfs.fuse.ops import FamfsOperations, MountOptions
 from famfs.fuse.session import DEFAULT_WORKERS, Session
@@ -166,7 +167,7 @@ class Server:
         self.ops = FamfsOperations(fs, req.options)
         self.fd = -1
         self.session: Session | None = None
-        self.extension: object | None = None
+        self.extension: famfs_ext.FamfsExtension | None = None
         self.stopping = False
         self._shutdown_lock = threading.Lock()
 
@@ -212,12 +213,9 @@ class Server:
             self.fd = -1
 
 
-def _install_extension(session: Session, ops: FamfsOperations, protocol: str) -> object | None:
-    """Offer the famfs GET_FMAP/GET_DAXDEV extension if that module is present."""
-    try:
-        from famfs.fuse import famfs_ext
-    except ImportError:
-        return None
+def _install_extension(session: Session, ops: FamfsOperations, protocol: str
+                       ) -> famfs_ext.FamfsExtension | None:
+    """Offer the famfs GET_FMAP/GET_DAXDEV extension (`protocol`: v10, early or off)."""
     return famfs_ext.install(session, ops, protocol)
 
 

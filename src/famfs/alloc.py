@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from famfs.errors import NoSpaceError, UsageError
 from famfs.omf.fmap import FileMap, SimpleExtent
-from famfs.omf.layout import GiB, MAX_STRIPS, data_start, is_power_of_two, round_up
+from famfs.omf.layout import MAX_STRIPS, GiB, data_start, is_power_of_two, round_up
 
 MAX_BUCKETS = 64
 MIN_BUCKET_SIZE = 1 * GiB

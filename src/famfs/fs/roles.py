@@ -40,7 +40,8 @@ def system_uuid() -> uuid.UUID:
         except FileExistsError:
             return system_uuid()
         except OSError as exc:
-            raise FamfsError(f"{path}: cannot create the system UUID file: {exc.strerror}") from None
+            raise FamfsError(f"{path}: cannot create the system UUID file: "
+                             f"{exc.strerror}") from None
         return new
     except OSError as exc:
         raise FamfsError(f"{path}: cannot read the system UUID: {exc.strerror}") from None

@@ -8,9 +8,9 @@ layer builds faster resolvers on the same rules.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterator, Union
 
 from famfs.errors import CorruptError
 from famfs.omf.layout import MAX_DEVICES, MAX_SIMPLE_EXTENTS, MAX_STRIPS, is_power_of_two
@@ -52,7 +52,7 @@ class Segment:
     length: int
 
 
-Extent = Union[SimpleExtent, InterleavedExtent]
+Extent = SimpleExtent | InterleavedExtent
 
 
 @dataclass(frozen=True)

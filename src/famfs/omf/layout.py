@@ -1,4 +1,4 @@
-"""Constants of the famfs on-media format: magics, versions, sizes and limits (bytes unless named)."""
+"""Constants of the famfs on-media format: magics, versions, sizes and limits (in bytes)."""
 
 from __future__ import annotations
 

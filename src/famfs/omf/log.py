@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import struct
-from stat import S_IFDIR, S_IFREG
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Union
+from stat import S_IFDIR, S_IFREG
 
 from famfs.errors import CorruptError, PathError
 from famfs.omf.fmap import FMAP_SIZE, FileMap, decode_fmap, encode_fmap
@@ -117,7 +116,7 @@ class AddDaxdevEntry:
     uuid: bytes = bytes(16)
 
 
-Payload = Union[FileEntry, MkdirEntry, AddDaxdevEntry]
+Payload = FileEntry | MkdirEntry | AddDaxdevEntry
 
 
 @dataclass(frozen=True)

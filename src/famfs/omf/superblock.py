@@ -89,7 +89,8 @@ class Superblock:
         if alloc_unit not in (ALLOC_UNIT, 4096):
             raise CorruptError("superblock", "alloc_unit", f"{alloc_unit:#x} is not 2 MiB or 4 KiB")
         if log_offset != LOG_OFFSET:
-            raise CorruptError("superblock", "log_offset", f"{log_offset:#x}, expected {LOG_OFFSET:#x}")
+            raise CorruptError("superblock", "log_offset",
+                               f"{log_offset:#x}, expected {LOG_OFFSET:#x}")
         if not is_power_of_two(log_len) or log_len < MIN_LOG_LEN:
             raise CorruptError("superblock", "log_len",
                                f"{log_len:#x} is not a power of two of at least 8 MiB")

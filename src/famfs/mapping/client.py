@@ -89,6 +89,9 @@ class Connection:
         if want is not None and reply.index != want:
             raise MappingError(f"asked for device {want}, the server answered for "
                                f"device {reply.index}")
+        have = self.devices[reply.index]
+        if have is not None and have.valid and have.name == reply.name:
+            return have
         size = device_size(reply.name)
         slot = DeviceSlot(reply.index, reply.name, size)
         with self._lock:

@@ -13,7 +13,6 @@ import threading
 from famfs.errors import NotFoundError
 from famfs.fs.filesystem import Filesystem
 from famfs.mapping.iomap import MappingError
-from famfs.mapping.mapped import map_file
 from famfs.mapping.wire import (
     FileType,
     encode_get_daxdev,
@@ -40,24 +39,27 @@ class MapServer:
         self.device_paths.update(device_paths or {})
         self._lock = threading.Lock()
 
-    def _entry_blob(self, relpath: str) -> bytes:
+    def _entry_blob(self, relpath: str) -> tuple[bytes, set[int]]:
+        """The GET_FMAP reply for `relpath` and the device indices its map uses."""
         rel = relpath.strip("/")
         if rel == SUPERBLOCK_FILE:
-            return encode_meta_fmap(FileType.SUPERBLOCK, 0, SUPERBLOCK_REGION, SUPERBLOCK_REGION)
+            return encode_meta_fmap(FileType.SUPERBLOCK, 0, SUPERBLOCK_REGION,
+                                    SUPERBLOCK_REGION), {0}
         if rel == LOG_FILE:
             sb = self.fs.sb
-            return encode_meta_fmap(FileType.LOG, sb.log_offset, sb.log_len, sb.log_len)
+            return encode_meta_fmap(FileType.LOG, sb.log_offset, sb.log_len, sb.log_len), {0}
         with self._lock:
             try:
                 node = self.fs.file(rel)
             except NotFoundError:
                 self.fs.refresh()
                 node = self.fs.file(rel)
-        return encode_get_fmap(node.entry)
+        devices = {e.devindex for e in node.entry.fmap.all_extents()}
+        return encode_get_fmap(node.entry), devices
 
     def get_fmap(self, relpath: str) -> bytes:
         """The GET_FMAP reply for the file at `relpath`; NotFoundError if there is none."""
-        return self._entry_blob(relpath)
+        return self._entry_blob(relpath)[0]
 
     def get_daxdev(self, index: int) -> bytes:
         """The GET_DAXDEV reply for device `index`; MappingError if the index is unknown."""
@@ -75,6 +77,5 @@ class MapServer:
 
     def get_setup(self, relpath: str) -> bytes:
         """The map of `relpath` and the device replies of every device it uses, in one reply."""
-        blob = self._entry_blob(relpath)
-        devices = map_file(blob).devices
+        blob, devices = self._entry_blob(relpath)
         return encode_setup_reply(blob, [self.get_daxdev(i) for i in sorted(devices)])

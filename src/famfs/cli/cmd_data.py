@@ -15,8 +15,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 
-from famfs import pattern
 from famfs.alloc import InterleaveParams
 from famfs.cli.sizes import mode_arg, parse_size, size_arg
 from famfs.errors import FamfsError, UsageError
@@ -34,6 +34,13 @@ from famfs.fs.target import Target, parse_target, require_target
 from famfs.progress import Progress
 
 DEFAULT_CHUNK = 2 * 1024 * 1024
+
+
+def _pattern() -> ModuleType:
+    """famfs.pattern, imported on first use: it needs NumPy, which `cp` does not."""
+    from famfs import pattern
+
+    return pattern
 
 
 def _int_arg(text: str) -> int:
@@ -103,7 +110,7 @@ def _batches(pieces: list[tuple[int, memoryview]],
 def _randomize(fs: Filesystem, node: File, seed: int, name: str) -> None:
     progress = Progress(f"randomize {name}", node.size)
     for batch in _batches(file_pieces(fs, node)):
-        pattern.fill_pieces(batch, seed)
+        _pattern().fill_pieces(batch, seed)
         progress.advance(sum(len(v) for _, v in batch))
     progress.finish()
     fs.flush_file(node)
@@ -114,7 +121,7 @@ def _first_mismatch(pieces: list[tuple[int, memoryview]], seed: int, size: int,
     progress = Progress(f"verify {name}", size)
     try:
         for batch in _batches(pieces):
-            bad = pattern.first_mismatch_pieces(batch, seed)
+            bad = _pattern().first_mismatch_pieces(batch, seed)
             if bad is not None:
                 return bad
             progress.advance(sum(len(v) for _, v in batch))
@@ -144,7 +151,7 @@ def _parse_multi(text: str) -> _Multi:
     if size == 0:
         raise UsageError(f"-M {text!r}: size 0 is not allowed (famfs files cannot be empty)")
     if seed:
-        pattern.check_seed(seed)
+        _pattern().check_seed(seed)
     return _Multi(require_target(parts[0]), size, seed)
 
 
@@ -154,7 +161,7 @@ def _creat_one(args: argparse.Namespace, mode: int, interleave: InterleaveParams
     if args.randomize and args.seed is None:
         raise UsageError("-r needs a seed (-S SEED) so the file can be verified later")
     if args.seed is not None:
-        pattern.check_seed(args.seed)
+        _pattern().check_seed(args.seed)
     if args.size == 0:
         raise UsageError("-s 0: famfs files cannot be empty")
     target = require_target(args.file)
@@ -192,7 +199,7 @@ def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleavePara
             progress = Progress("randomize", sum(m.size for m, _ in made if m.seed))
             for m, node in made:
                 if m.seed:
-                    pattern.fill_pieces(file_pieces(fs, node), m.seed)
+                    _pattern().fill_pieces(file_pieces(fs, node), m.seed)
                     fs.flush_file(node)
                     progress.advance(node.size)
             progress.finish()
@@ -275,7 +282,7 @@ def _verify_local(path: str, seed: int) -> tuple[int, int | None]:
 
 
 def _verify_one(name: str, seed: int, quiet: bool, filesystems: dict[str, Filesystem]) -> int:
-    pattern.check_seed(seed)
+    _pattern().check_seed(seed)
     target = parse_target(name)
     if target is None:
         try:

@@ -73,3 +73,20 @@ def test_verify_a_missing_file_fails_clearly(cli, image: str) -> None:
 def test_verify_without_a_seed_fails_clearly(cli, image: str) -> None:
     proc = cli("verify", "-f", f"{image}:v")
     assert proc.returncode != 0 and "-S" in proc.stderr
+
+
+@pytest.mark.parametrize("where", [0.25, 0.75])
+def test_verify_of_a_big_file_finds_corruption_in_either_half(cli, image_path: str,
+                                                             where: float) -> None:
+    mkfs(image_path, size=256 * MiB, force=True)
+    size = 80 * MiB + 3
+    cli("creat", "-s", str(size), "-r", "-S", "21", f"{image_path}:big", check=True)
+    with Filesystem(image_path) as fs:
+        node = fs.file("big")
+        assert fs.read(node, size - 4096, 4096) == pattern.pattern_bytes(21, 4096, size - 4096)
+    assert cli("verify", "-S", "21", "-f", f"{image_path}:big").returncode == 0
+    bad = int(size * where)
+    corrupt(image_path, "big", bad)
+    corrupt(image_path, "big", size - 1)
+    proc = cli("verify", "-S", "21", "-f", f"{image_path}:big")
+    assert proc.returncode != 0 and f"at offset {bad} of {size}" in proc.stderr

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import mmap
 import os
+import signal
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -85,12 +86,14 @@ def _open(device: str, writable: bool) -> Iterator[Filesystem]:
         fs.close()
 
 
+Pieces = list[tuple[int, memoryview]]
+"""(file offset, device view) runs of a file, in file order."""
+
 PROGRESS_STEP = 256 * 1024 * 1024
 """Bytes filled or verified between progress updates."""
 
 
-def _batches(pieces: list[tuple[int, memoryview]],
-             limit: int = PROGRESS_STEP) -> Iterator[list[tuple[int, memoryview]]]:
+def _batches(pieces: Pieces, limit: int = PROGRESS_STEP) -> Iterator[Pieces]:
     """The pieces in file order, long ones cut and short ones grouped, about `limit` bytes
     per batch."""
     batch: list[tuple[int, memoryview]] = []
@@ -107,25 +110,90 @@ def _batches(pieces: list[tuple[int, memoryview]],
         yield batch
 
 
+TWO_PROCESSES_FROM = 64 * 1024 * 1024
+"""Files at least this big are filled or verified by two processes, one per half (bytes)."""
+
+
+def _halves(pieces: Pieces) -> tuple[Pieces, Pieces]:
+    """The pieces cut into two runs of about equal bytes, in file order."""
+    half = sum(len(v) for _, v in pieces) // 2
+    first: Pieces = []
+    second: Pieces = []
+    taken = 0
+    for off, view in pieces:
+        if taken >= half:
+            second.append((off, view))
+        elif taken + len(view) <= half:
+            first.append((off, view))
+        else:
+            cut = half - taken
+            first.append((off, view[:cut]))
+            second.append((off + cut, view[cut:]))
+        taken += len(view)
+    return first, second
+
+
+def _split_work(pieces: Pieces, work: Callable[[Pieces], int | None]) -> int | None:
+    """work(pieces), with the second half done by a forked child when the data is big and
+    there is a second CPU. The child shares the device mapping (MAP_SHARED), so its writes
+    land in the same file. Returns the first non-None result in file order."""
+    total = sum(len(v) for _, v in pieces)
+    if total < TWO_PROCESSES_FROM or (os.cpu_count() or 1) < 2:
+        return work(pieces)
+    first, second = _halves(pieces)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(rfd)
+            result = work(second)
+            os.write(wfd, b"-1" if result is None else str(result).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    try:
+        mine = work(first)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        with os.fdopen(rfd, "rb") as fh:
+            answer = fh.read()
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 or not answer:
+        raise FamfsError(f"the process working on bytes [{second[0][0]}, {total}) failed")
+    theirs = int(answer)
+    return mine if mine is not None else (None if theirs < 0 else theirs)
+
+
 def _randomize(fs: Filesystem, node: File, seed: int, name: str) -> None:
     progress = Progress(f"randomize {name}", node.size)
-    for batch in _batches(file_pieces(fs, node)):
-        _pattern().fill_pieces(batch, seed)
-        progress.advance(sum(len(v) for _, v in batch))
+
+    def fill(pieces: Pieces) -> None:
+        for batch in _batches(pieces):
+            _pattern().fill_pieces(batch, seed)
+            progress.advance(sum(len(v) for _, v in batch))
+
+    _split_work(file_pieces(fs, node), fill)
     progress.finish()
     fs.flush_file(node)
 
 
-def _first_mismatch(pieces: list[tuple[int, memoryview]], seed: int, size: int,
-                    name: str) -> int | None:
+def _first_mismatch(pieces: Pieces, seed: int, size: int, name: str) -> int | None:
     progress = Progress(f"verify {name}", size)
-    try:
-        for batch in _batches(pieces):
+
+    def check(part: Pieces) -> int | None:
+        for batch in _batches(part):
             bad = _pattern().first_mismatch_pieces(batch, seed)
             if bad is not None:
-                return bad
+                return int(bad)
             progress.advance(sum(len(v) for _, v in batch))
         return None
+
+    try:
+        return _split_work(pieces, check)
     finally:
         progress.finish()
 

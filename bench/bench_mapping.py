@@ -193,26 +193,32 @@ def batch_rate(m: MappedFile, n: int, runs: int) -> float:
 def bench_resolve(runs: int, quick: bool) -> None:
     print("\n== 2. begin() resolutions per second against extent count ==")
     counts = (1, 16, 1000, 100_000)
-    n = 30_000 if quick else 100_000
-    table: dict[str, list[float]] = {}
-    for kind in ("shift", "search", "interleave"):
-        rates = []
-        for count in counts:
-            m = mapped_for(kind, count)
-            rates.append(max(begin_rate(m, n) for _ in range(max(3, runs))))
-        table[kind] = rates
-        growth = rates[0] / rates[-1]
+    n = 20_000 if quick else 50_000
+    kinds = ("shift", "search", "interleave")
+    maps = {(k, c): mapped_for(k, c) for k in kinds for c in counts}
+    best = dict.fromkeys(maps, 0.0)
+    # Round-robin repetitions, best kept: a burst of load on the machine hits every cell alike.
+    for _ in range(max(5, 2 * runs)):
+        for key, m in maps.items():
+            best[key] = max(best[key], begin_rate(m, n))
+    table: dict[str, list[float]] = {k: [best[(k, c)] for c in counts] for k in kinds}
+    for kind, rates in table.items():
+        kept = rates[-1] / rates[0]
         print(f"  {kind:10s} " + "  ".join(f"{c:>7,}: {r / 1e6:5.2f} M/s"
                                            for c, r in zip(counts, rates, strict=True))
-              + f"   1 -> 100,000 extents: {growth:4.2f}x slower")
+              + f"   rate at 100,000 / rate at 1: {kept:4.2f}")
     RESULTS["resolve"] = (counts, table)
 
     print("\n== 3. batched resolution (NumPy) against per-call begin(), 1,000 extents ==")
     rows = []
-    for kind in ("shift", "search", "interleave"):
-        m = mapped_for(kind, 1000)
-        per_call = begin_rate(m, n)
-        batched = batch_rate(m, 1_000_000, runs)
+    batched_best = dict.fromkeys(kinds, 0.0)
+    for _ in range(max(5, 2 * runs)):
+        for kind in kinds:
+            rate = batch_rate(maps[(kind, 1000)], 1_000_000, 1)
+            batched_best[kind] = max(batched_best[kind], rate)
+    for kind in kinds:
+        per_call = best[(kind, 1000)]
+        batched = batched_best[kind]
         rows.append((kind, per_call, batched, batched / per_call))
         print(f"  {kind:10s} per call {per_call / 1e6:5.2f} M/s   batched {batched / 1e6:7.1f} M/s"
               f"   ratio {batched / per_call:6.1f}x")
@@ -455,9 +461,9 @@ def write_docs(args: argparse.Namespace) -> None:
         worst = min(RESULTS["sequential"], key=lambda r: r[4])  # type: ignore[arg-type]
         lines.append(f"- zero-copy view against plain mmap: worst case {worst[4]:.2f}x "
                      f"({worst[0]} {worst[1]}; target >= 0.9x)")
-    growth = {k: v[0] / v[-1] for k, v in table.items()}
-    lines.append("- begin() from 1 to 100,000 extents: " + ", ".join(
-        f"{k} {g:.2f}x slower" for k, g in growth.items()))
+    kept = {k: v[-1] / v[0] for k, v in table.items()}
+    lines.append("- begin() rate at 100,000 extents over the rate at 1 extent: " + ", ".join(
+        f"{k} {g:.2f}" for k, g in kept.items()) + " (1.00 = flat)")
     lines.append(f"- batched resolution against per call: at least "
                  f"{min(r[3] for r in batched):.0f}x (target >= 20x)")  # type: ignore[union-attr]
     if "trips_inproc" in RESULTS:
@@ -494,12 +500,13 @@ def write_docs(args: argparse.Namespace) -> None:
         "",
         "![begin() rate against extent count](bench-mapping-resolve.svg)",
         "",
-        "| format | " + " | ".join(f"{c:,} extents" for c in counts) + " | 1 -> 100,000 |",
+        "| format | " + " | ".join(f"{c:,} extents" for c in counts)
+        + " | rate at 100,000 / rate at 1 |",
         "|---|" + "---|" * (len(counts) + 1),
     ]
     for kind, rates in table.items():
         lines.append(f"| {kind} | " + " | ".join(f"{r / 1e6:.2f} M/s" for r in rates)
-                     + f" | {rates[0] / rates[-1]:.2f}x slower |")
+                     + f" | {rates[-1] / rates[0]:.2f} |")
     lines += [
         "",
         "## 3. Batched resolution",

@@ -118,13 +118,19 @@ class SimpleFormat(MappingFormat):
         _check_positions(pos, size)
         table = meta.array(np.uint64, 16, n * 4).reshape(n, 4).view(np.int64)
         if shift:
+            # Every extent starts at index << shift (only the last may differ in length).
             idx = np.minimum(pos >> shift, n - 1)
+            delta = pos - (idx << shift)
         else:
             idx = np.searchsorted(table[:, 0], pos, side="right") - 1
-        rows = table[idx]
-        delta = pos - rows[..., 0]
-        run = np.minimum(rows[..., 3] - delta, size - pos)
-        return rows[..., 1], rows[..., 2] + delta, run
+            delta = pos - table[:, 0].take(idx)
+        dev = np.ascontiguousarray(table[:, 1]).take(idx)
+        addr = np.ascontiguousarray(table[:, 2]).take(idx)
+        addr += delta
+        run = np.ascontiguousarray(table[:, 3]).take(idx)
+        run -= delta
+        np.minimum(run, size - pos, out=run)
+        return dev, addr, run
 
 
 def _check_positions(pos: np.ndarray, size: int) -> None:
@@ -212,14 +218,23 @@ class InterleaveFormat(MappingFormat):
             if np.any(pos >= start + nbytes):
                 raise MappingError("a file offset is past the interleaved extents")
         rel = pos - start
-        chunk_no, within = np.divmod(rel, chunk)
-        stripe, strip = np.divmod(chunk_no, nstrips)
-        rows = strips[first + strip]
+        if niext == 1 and chunk & (chunk - 1) == 0:
+            chunk_no, within = rel >> (chunk.bit_length() - 1), rel & (chunk - 1)
+        else:
+            chunk_no, within = np.divmod(rel, chunk)
+        if niext == 1 and nstrips & (nstrips - 1) == 0:
+            stripe, strip = chunk_no >> (nstrips.bit_length() - 1), chunk_no & (nstrips - 1)
+        else:
+            stripe, strip = np.divmod(chunk_no, nstrips)
+        row = strip + first
         strip_off = stripe * chunk + within
-        if np.any(strip_off >= rows[..., 2]):
+        if np.any(strip_off >= np.ascontiguousarray(strips[:, 2]).take(row)):
             raise MappingError("a file offset falls past the end of its strip")
+        dev = np.ascontiguousarray(strips[:, 0]).take(row)
+        addr = np.ascontiguousarray(strips[:, 1]).take(row)
+        addr += strip_off
         run = np.minimum(np.minimum(chunk - within, start + nbytes - pos), size - pos)
-        return rows[..., 0], rows[..., 1] + strip_off, run
+        return dev, addr, run
 
 
 SIMPLE = register_format(SimpleFormat())

@@ -199,3 +199,15 @@ def test_mount_over_a_live_famfs_mount_is_refused(image, mounter):
         assert proc.returncode == 1 and "mounted there already" in proc.stderr
     finally:
         os.unlink(other)
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception),
+                                         ("", pytest.skip.Exception)])
+def test_without_dev_fuse_mount_tests_fail_under_ci_and_skip_elsewhere(
+        monkeypatch, request, ci, outcome):
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists",
+                        lambda p: False if p == "/dev/fuse" else real_exists(p))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="/dev/fuse is missing"):
+        request.getfixturevalue("need_fuse")

@@ -44,6 +44,10 @@ _mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, 
 _munmap = _libc.munmap
 _munmap.restype = ctypes.c_int
 _munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_msync = _libc.msync
+_msync.restype = ctypes.c_int
+_msync.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+MS_SYNC = 4
 _MAP_FAILED = ctypes.c_void_p(-1).value
 MAP_FIXED = 0x10
 PROT_NONE = 0
@@ -168,6 +172,12 @@ class _Window:
     def memoryview(self) -> memoryview:
         view = memoryview(self.bytes).cast("B")[:self.size]
         return view if self.writable else view.toreadonly()
+
+    def sync(self) -> None:
+        """msync the mapped file bytes: written data reaches the device."""
+        if _msync(self.addr, _round_up(self.size, PAGE), MS_SYNC) != 0:
+            err = ctypes.get_errno()
+            raise MappingError(f"msync failed: {os.strerror(err)}", err)
 
     def close(self) -> None:
         """Unmap now. The caller has made sure no view remains."""
@@ -311,6 +321,16 @@ class FamfsFile(io.RawIOBase):
             raise UsageError(f"{self.name}: {count} items of {dt} at offset {offset} do not fit "
                              f"in {self.size} bytes")
         return np.frombuffer(self.view(), dtype=dt, count=count, offset=offset).reshape(shape)
+
+    def flush(self) -> None:
+        """Make data written through write() or a writable view durable on the devices
+        (msync of the view, fdatasync of each device written). No-op when read-only."""
+        if self.closed or not self._writable:
+            return
+        if self._window is not None:
+            self._window.sync()
+        for fd in self._fds.values():
+            os.fdatasync(fd)
 
     def npy_array(self) -> np.ndarray:
         """The array stored in the file in NumPy's .npy format (as np.save writes it), as a

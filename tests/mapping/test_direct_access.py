@@ -187,3 +187,12 @@ def test_interleaved_file_across_two_devices(tmp_path):
         assert bytes(view) == b"".join(chunks)[:size]
         view.release()
     assert conn.round_trips.daxdev == 2
+
+
+def test_flush_after_writing_through_a_view_keeps_the_data(fs, files):
+    with famfs.open(f"{fs.path}:plain", "r+b") as f:
+        arr = f.array(np.uint8)
+        arr[:4] = [9, 8, 7, 6]
+        f.flush()
+        del arr
+    assert fs.read(fs.file("plain"), 0, 4) == b"\x09\x08\x07\x06"

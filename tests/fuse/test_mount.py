@@ -211,3 +211,9 @@ def test_without_dev_fuse_mount_tests_fail_under_ci_and_skip_elsewhere(
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="/dev/fuse is missing"):
         request.getfixturevalue("need_fuse")
+
+
+def test_umount_accepts_the_mounted_device_instead_of_the_mount_point(image, mounter, cli):
+    mp, _ = mounter.mount(image)
+    assert cli("umount", image).returncode == 0
+    assert not is_mounted(mp)

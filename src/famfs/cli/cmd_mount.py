@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     u = sub.add_parser("umount", help="unmount a famfs",
                        description="Unmount the famfs at MOUNTPOINT (also one whose server "
-                                   "died).")
+                                   "died). A mounted famfs device may be named instead.")
     u.add_argument("mountpoint", metavar="MOUNTPOINT")
     u.set_defaults(func=run_umount)
 

@@ -107,13 +107,17 @@ def _mount_entry(mountpoint: str) -> tuple[str, str] | None:
 
 
 def unmount(mountpoint: str) -> str:
-    """Unmount the famfs mounted on `mountpoint`, stale or live; returns its device.
+    """Unmount the famfs mounted on `mountpoint` (or the mounted famfs device of that name),
+    stale or live; returns its device.
 
     A busy mount is refused, unless it is stale (its server died): that one is detached.
     """
     entry = _mount_entry(mountpoint)
+    if entry is None and os.path.exists(mountpoint) and not os.path.isdir(mountpoint):
+        target = mount_of(mountpoint)  # a device: unmount where it is mounted
+        entry = None if target is None else (os.path.abspath(mountpoint), target)
     if entry is None:
-        raise UsageError(f"{mountpoint}: not a famfs mount point")
+        raise UsageError(f"{mountpoint}: not a famfs mount point (nor a mounted famfs device)")
     device, target = entry
     stale = is_stale(target)
     try:

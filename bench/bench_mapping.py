@@ -494,9 +494,10 @@ def write_docs(args: argparse.Namespace) -> None:
         "",
         "One `MappedFile.begin(pos)` per random offset (Python loop), per format. `shift`: "
         "extents of one power-of-two size (O(1)); `search`: irregular extents (binary search "
-        "over extent starts, O(log n)); `interleave`: strips filled round-robin (O(1) "
-        "arithmetic; the count is the number of strips). Counts above 32 are beyond what a "
-        "GET_FMAP reply carries; the metadata is built the way setup() builds it.",
+        "over extent starts, O(log n); a single extent needs no search); `interleave`: strips "
+        "filled round-robin (O(1) arithmetic; the count is the number of strips). Counts "
+        "above 32 are beyond what a GET_FMAP reply carries; the metadata is built the way "
+        "setup() builds it.",
         "",
         "![begin() rate against extent count](bench-mapping-resolve.svg)",
         "",

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import mmap
 import os
-import signal
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -110,90 +109,24 @@ def _batches(pieces: Pieces, limit: int = PROGRESS_STEP) -> Iterator[Pieces]:
         yield batch
 
 
-TWO_PROCESSES_FROM = 64 * 1024 * 1024
-"""Files at least this big are filled or verified by two processes, one per half (bytes)."""
-
-
-def _halves(pieces: Pieces) -> tuple[Pieces, Pieces]:
-    """The pieces cut into two runs of about equal bytes, in file order."""
-    half = sum(len(v) for _, v in pieces) // 2
-    first: Pieces = []
-    second: Pieces = []
-    taken = 0
-    for off, view in pieces:
-        if taken >= half:
-            second.append((off, view))
-        elif taken + len(view) <= half:
-            first.append((off, view))
-        else:
-            cut = half - taken
-            first.append((off, view[:cut]))
-            second.append((off + cut, view[cut:]))
-        taken += len(view)
-    return first, second
-
-
-def _split_work(pieces: Pieces, work: Callable[[Pieces], int | None]) -> int | None:
-    """work(pieces), with the second half done by a forked child when the data is big and
-    there is a second CPU. The child shares the device mapping (MAP_SHARED), so its writes
-    land in the same file. Returns the first non-None result in file order."""
-    total = sum(len(v) for _, v in pieces)
-    if total < TWO_PROCESSES_FROM or (os.cpu_count() or 1) < 2:
-        return work(pieces)
-    first, second = _halves(pieces)
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(rfd)
-            result = work(second)
-            os.write(wfd, b"-1" if result is None else str(result).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(wfd)
-    try:
-        mine = work(first)
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)
-        raise
-    finally:
-        with os.fdopen(rfd, "rb") as fh:
-            answer = fh.read()
-        _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0 or not answer:
-        raise FamfsError(f"the process working on bytes [{second[0][0]}, {total}) failed")
-    theirs = int(answer)
-    return mine if mine is not None else (None if theirs < 0 else theirs)
-
-
 def _randomize(fs: Filesystem, node: File, seed: int, name: str) -> None:
     progress = Progress(f"randomize {name}", node.size)
-
-    def fill(pieces: Pieces) -> None:
-        for batch in _batches(pieces):
-            _pattern().fill_pieces(batch, seed)
-            progress.advance(sum(len(v) for _, v in batch))
-
-    _split_work(file_pieces(fs, node), fill)
+    for batch in _batches(file_pieces(fs, node)):
+        _pattern().fill_pieces(batch, seed)
+        progress.advance(sum(len(v) for _, v in batch))
     progress.finish()
     fs.flush_file(node)
 
 
 def _first_mismatch(pieces: Pieces, seed: int, size: int, name: str) -> int | None:
     progress = Progress(f"verify {name}", size)
-
-    def check(part: Pieces) -> int | None:
-        for batch in _batches(part):
+    try:
+        for batch in _batches(pieces):
             bad = _pattern().first_mismatch_pieces(batch, seed)
             if bad is not None:
                 return int(bad)
             progress.advance(sum(len(v) for _, v in batch))
         return None
-
-    try:
-        return _split_work(pieces, check)
     finally:
         progress.finish()
 

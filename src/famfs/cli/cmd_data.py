@@ -19,7 +19,7 @@ from types import ModuleType
 
 from famfs.alloc import InterleaveParams
 from famfs.cli.sizes import mode_arg, parse_size, size_arg
-from famfs.errors import FamfsError, UsageError
+from famfs.errors import FamfsError, RoleError, UsageError
 from famfs.fs.copy import (
     CopyItem,
     CopyResult,
@@ -214,12 +214,13 @@ def _create_group(fs: Filesystem, group: list[_Multi], mode: int, args: argparse
              for m in group]
     try:
         return list(zip(group, fs.create_files(specs), strict=True))
+    except RoleError:
+        raise
     except FamfsError as exc:
-        if len(group) == 1 or not fs.is_master():
-            if len(group) == 1:
-                _warn("creat", f"{group[0].target}: {exc}")
-                return []
-            raise
+        if len(group) == 1:
+            _warn("creat", f"{group[0].target}: {exc}")
+            return []
+    # One bad file fails the whole batch: make the files one by one, reporting each failure.
     made = []
     for m, spec in zip(group, specs, strict=True):
         try:

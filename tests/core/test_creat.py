@@ -153,3 +153,12 @@ def test_creat_path_longer_than_79_bytes_is_refused(cli, image: str) -> None:
     proc = cli("creat", "-s", "4k", f"{image}:{'x' * 80}")
     assert proc.returncode != 0 and "79" in proc.stderr
     assert os.path.exists(image) and entries(image) == 0
+
+
+def test_creat_multi_on_a_client_is_refused_and_changes_nothing(cli, image: str) -> None:
+    digest = image_digest(image)
+    proc = cli("creat", "-M", f"{image}:a,4k", "-M", f"{image}:b,4k,3",
+               env={"FAMFS_SYSTEM_UUID": str(uuid.uuid4())})
+    assert proc.returncode != 0
+    assert "client" in proc.stderr and "Traceback" not in proc.stderr
+    assert image_digest(image) == digest

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -342,11 +342,12 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
     def one(pair: tuple[CopyItem, File]) -> str | None:
         return _copy_one(fs, pair[0], pair[1], compare)
 
+    outcomes: Iterable[str | None]
     if threads > 1 and len(made) > 1:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             outcomes = list(pool.map(one, made))
     else:
-        outcomes = map(one, made)
+        outcomes = map(one, made)  # lazily: each file is reported as soon as it is copied
     for (item, _), error in zip(made, outcomes, strict=True):
         if error is None:
             result.copied.append(item)

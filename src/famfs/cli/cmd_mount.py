@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 
+from famfs.fuse.options import CACHE_MODES, DEFAULT_PROTOCOL, DEFAULT_WORKERS, PROTOCOL_CHOICES
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from famfs.fuse.ops import CACHE_MODES
-    from famfs.fuse.session import DEFAULT_WORKERS
-
     p = sub.add_parser("mount", help="mount a famfs (FUSE)",
                        description="Mount the famfs on DEVICE (an image file or DAX device) at "
                                    "MOUNTPOINT. Every logged file and directory appears with "
@@ -30,9 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="direct: no page cache (default); page: use the page cache")
     p.add_argument("-t", "--threads", type=int, default=DEFAULT_WORKERS,
                    help=f"request threads (default {DEFAULT_WORKERS})")
-    p.add_argument("--famfs-protocol", default="v10",
+    p.add_argument("--famfs-protocol", choices=PROTOCOL_CHOICES, default=DEFAULT_PROTOCOL,
                    help="numbering of the famfs GET_FMAP/GET_DAXDEV extension offered to the "
-                        "kernel: v10, early or off (default v10)")
+                        f"kernel (default {DEFAULT_PROTOCOL})")
     p.add_argument("device", metavar="DEVICE")
     p.add_argument("mountpoint", metavar="MOUNTPOINT")
     p.set_defaults(func=run_mount)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from famfs.errors import FamfsError
+from famfs.fuse.options import DEFAULT_PROTOCOL, PROTOCOL_CHOICES
 from famfs.fuse.session import FuseError, Request, Session
 from famfs.fuse.wire import InitIn
 from famfs.omf.layout import MAX_DEVICES
@@ -59,9 +60,9 @@ REVISIONS: dict[str, Revision] = {
     "v10": Revision("v10", get_fmap=54, get_daxdev=55, cap_bit=43),
     "early": Revision("early", get_fmap=53, get_daxdev=54, cap_bit=42, max_minor=42),
 }
-DEFAULT_REVISION = "v10"
-CHOICES = (*REVISIONS, "off")
-"""Values of the `--famfs-protocol` mount option."""
+DEFAULT_REVISION = DEFAULT_PROTOCOL
+CHOICES = PROTOCOL_CHOICES
+assert set(CHOICES) == {*REVISIONS, "off"}
 
 
 def revision(name: str) -> Revision | None:

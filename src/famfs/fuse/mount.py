@@ -23,7 +23,8 @@ from famfs.fs.mounts import FSTYPE, famfs_mounts, mount_of
 from famfs.fuse import famfs_ext
 from famfs.fuse.handlers import standard_handlers
 from famfs.fuse.ops import FamfsOperations, MountOptions
-from famfs.fuse.session import DEFAULT_WORKERS, Session
+from famfs.fuse.options import DEFAULT_WORKERS
+from famfs.fuse.session import Session
 
 FUSE_DEVICE = "/dev/fuse"
 MS_RDONLY = 1

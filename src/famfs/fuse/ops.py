@@ -32,6 +32,7 @@ from famfs.errors import FamfsError
 from famfs.fs.filesystem import Filesystem, ReplayStats
 from famfs.fs.namespace import Directory, File, Node
 from famfs.fuse.inodes import ROOT_ID, Inode, InodeTable, Kind, Stat
+from famfs.fuse.options import CACHE_MODES
 from famfs.mapping import map_file
 from famfs.mapping.mapped import MappedFile
 from famfs.mapping.server import MapServer
@@ -47,7 +48,6 @@ XATTR_FMAP = "user.famfs.fmap"
 XATTR_DAXDEV = "user.famfs.daxdev."
 XATTR_LOGPLAY = "user.famfs.logplay"
 
-CACHE_MODES = ("direct", "page")
 
 
 @dataclass(frozen=True)

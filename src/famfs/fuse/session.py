@@ -40,12 +40,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from famfs.fuse import wire
+from famfs.fuse.options import DEFAULT_WORKERS
 from famfs.fuse.wire import InHeader, InitFlag, InitIn, InitOut, Opcode, OutHeader
 
 MAX_WRITE = 1 << 20
 """Largest WRITE (and READ) the kernel is told to send: 1 MiB (256 pages via max_pages)."""
 PAGE_SIZE = 4096
-DEFAULT_WORKERS = 8
 IOV_MAX = 1024
 POLL_INTERVAL_MS = 250
 

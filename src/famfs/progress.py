@@ -6,6 +6,7 @@ Silent unless stderr is a terminal, so scripts and tests see nothing.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -33,15 +34,17 @@ class Progress:
         self.done = 0
         self.started = time.monotonic()
         self._drawn = 0.0
+        self._lock = threading.Lock()
 
     def _fmt(self, n: float) -> str:
         return _human(n) if self.in_bytes else f"{n:.0f}"
 
     def advance(self, n: int) -> None:
         """Count `n` more units done; redraw if it is time."""
-        self.done += n
-        if self.enabled and time.monotonic() - self._drawn >= REDRAW_SECONDS:
-            self._draw()
+        with self._lock:
+            self.done += n
+            if self.enabled and time.monotonic() - self._drawn >= REDRAW_SECONDS:
+                self._draw()
 
     def _draw(self) -> None:
         self._drawn = time.monotonic()

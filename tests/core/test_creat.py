@@ -117,6 +117,19 @@ def test_creat_multi_makes_many_files_in_one_append(cli, image: str) -> None:
                 assert fs.read(node, 0, node.size) == pattern.pattern_bytes(i + 1, node.size)
 
 
+
+def test_creat_multi_with_threads_fills_every_seeded_file(cli, image: str) -> None:
+    sizes = {f"t{i}": (3 << 20) + i for i in range(6)}
+    args = []
+    for i, (name, size) in enumerate(sizes.items()):
+        args += ["-M", f"{image}:{name},{size},{i + 10}"]
+    proc = cli("creat", "-t", "4", *args)
+    assert proc.returncode == 0, proc.stderr
+    with Filesystem(image) as fs:
+        for i, (name, size) in enumerate(sizes.items()):
+            node = fs.file(name)
+            assert fs.read(node, 0, size) == pattern.pattern_bytes(i + 10, size)
+
 def test_creat_multi_reports_a_bad_file_and_creates_the_rest(cli, image: str) -> None:
     cli("creat", "-s", "1m", f"{image}:taken", check=True)
     proc = cli("creat", "-M", f"{image}:a,4k", "-M", f"{image}:taken,2m", "-M", f"{image}:b,4k")

@@ -90,3 +90,13 @@ def test_verify_of_a_big_file_finds_corruption_in_either_half(cli, image_path: s
     corrupt(image_path, "big", size - 1)
     proc = cli("verify", "-S", "21", "-f", f"{image_path}:big")
     assert proc.returncode != 0 and f"at offset {bad} of {size}" in proc.stderr
+
+
+def test_verify_multi_with_threads_checks_every_file(cli, image: str) -> None:
+    cli("creat", "-M", f"{image}:w,2m,99", "-M", f"{image}:x,1m,7", check=True)
+    corrupt(image, "x", 4096)
+    proc = cli("verify", "-t", "3", "-m", f"{image}:v,1234", "-m", f"{image}:w,99",
+               "-m", f"{image}:x,7")
+    assert proc.returncode == 1
+    assert f"Verify fail: {image}:x at offset 4096" in proc.stderr
+    assert "Verify complete for 3 files with 1 errs" in proc.stdout

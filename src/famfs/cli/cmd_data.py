@@ -12,10 +12,12 @@ import mmap
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TypeVar
 
 from famfs.alloc import InterleaveParams
 from famfs.cli.sizes import mode_arg, parse_size, size_arg
@@ -34,6 +36,8 @@ from famfs.fs.target import Target, parse_target, require_target
 from famfs.progress import Progress
 
 DEFAULT_CHUNK = 2 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 def _pattern() -> ModuleType:
@@ -107,6 +111,18 @@ def _batches(pieces: Pieces, limit: int = PROGRESS_STEP) -> Iterator[Pieces]:
                 batch, size = [], 0
     if batch:
         yield batch
+
+
+def run_each(func: Callable[[T], None], items: Sequence[T], threads: int) -> None:
+    """func(item) for every item, by `threads` threads (in order, here, when 1); the first
+    exception is raised after all have run."""
+    if threads <= 1 or len(items) <= 1:
+        for item in items:
+            func(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        for future in [pool.submit(func, item) for item in items]:
+            future.result()
 
 
 def _randomize(fs: Filesystem, node: File, seed: int, name: str) -> None:
@@ -197,12 +213,17 @@ def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleavePara
             made = _create_group(fs, group, mode, args, interleave)
             created += fs.namespace.files - before
             errors += len(group) - len(made)
-            progress = Progress("randomize", sum(m.size for m, _ in made if m.seed))
-            for m, node in made:
-                if m.seed:
-                    _pattern().fill_pieces(file_pieces(fs, node), m.seed)
-                    fs.flush_file(node)
-                    progress.advance(node.size)
+            seeded = [(m, node) for m, node in made if m.seed]
+            progress = Progress("randomize", sum(node.size for _, node in seeded))
+
+            def fill(job: tuple[_Multi, File], fs: Filesystem = fs,
+                     progress: Progress = progress) -> None:
+                m, node = job
+                _pattern().fill_pieces(file_pieces(fs, node), m.seed)
+                fs.flush_file(node)
+                progress.advance(node.size)
+
+            run_each(fill, seeded, args.threadct or 1)
             progress.finish()
     print(f"Create complete for {created} of {len(multis)} files with {errors} errs")
     return 1 if errors else 0
@@ -330,16 +351,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError("verify: a seed (-S SEED) is required")
         jobs.append((args.file, args.seed))
     filesystems: dict[str, Filesystem] = {}
-    errors = 0
+    failed: list[int] = []
+
+    def verify(job: tuple[str, int]) -> None:
+        name, seed = job
+        try:
+            failed.append(_verify_one(name, seed, args.quiet, filesystems))
+        except FamfsError as exc:
+            if not args.multi:
+                raise
+            _warn("verify", f"{name}: {exc}")
+            failed.append(1)
+
     try:
-        for name, seed in jobs:
-            try:
-                errors += _verify_one(name, seed, args.quiet, filesystems)
-            except FamfsError as exc:
-                if not args.multi:
-                    raise
-                _warn("verify", f"{name}: {exc}")
-                errors += 1
+        threads = args.threadct or 1
+        if threads > 1:
+            for name, _ in jobs:
+                target = parse_target(name)
+                if target is not None and target.device not in filesystems:
+                    filesystems[target.device] = Filesystem(target.device)
+        run_each(verify, jobs, threads)
+        errors = sum(failed)
     finally:
         for fs in filesystems.values():
             fs.close()
@@ -403,7 +435,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("-g", "--gid", type=_int_arg, default=os.getegid())
     p.add_argument("-M", "--multi", action="append", metavar="NAME,SIZE[,SEED]",
                    help="create many files in one call (repeatable)")
-    p.add_argument("-t", "--threadct", type=_int_arg, help="accepted for compatibility")
+    p.add_argument("-t", "--threadct", type=_int_arg,
+                   help="threads filling the -M files that have a seed (default 1)")
     p.add_argument("-v", "--verbose", action="store_true")
     _add_interleave_args(p)
     p.add_argument("file", nargs="?", metavar="FILE")
@@ -435,7 +468,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("-f", "--filename", dest="file", metavar="FILE")
     p.add_argument("-m", "--multi", action="append", metavar="FILE,SEED",
                    help="verify several files (repeatable)")
-    p.add_argument("-t", "--threadct", type=_int_arg, help="accepted for compatibility")
+    p.add_argument("-t", "--threadct", type=_int_arg,
+                   help="threads verifying the -m files (default 1)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_verify)
     _repeatable(p, "-m", "--multi")

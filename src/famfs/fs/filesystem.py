@@ -302,12 +302,11 @@ class Filesystem:
         """Device runs of file bytes [offset, offset + length), clipped to the file size."""
         end = node.size if length is None else min(node.size, offset + length)
         if offset >= end:
-            return iter(())
+            return
         for seg in node.entry.fmap.segments(offset, end - offset):
             if seg.devindex != 0:
                 raise FamfsError(f"{node.relpath}: device {seg.devindex} is not open here")
             yield seg
-        return None
 
     def read(self, node: File, offset: int, length: int) -> bytes:
         """Up to `length` bytes of `node` from `offset` (short at end of file)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from famfs.errors import NoSpaceError, UsageError
 from famfs.omf.fmap import FileMap, SimpleExtent
-from famfs.omf.layout import MAX_STRIPS, GiB, data_start, is_power_of_two, round_up
+from famfs.omf.layout import MAX_STRIPS, GiB, data_start, is_power_of_two
 
 MAX_BUCKETS = 64
 MIN_BUCKET_SIZE = 1 * GiB
@@ -90,6 +90,15 @@ class Allocator:
         self.collisions.extend(found)
         return found
 
+    def checkpoint(self) -> tuple[dict[int, bytearray], dict[int, int]]:
+        """A copy of the allocation state, for `rollback` when a batch fails."""
+        return {k: bytearray(v) for k, v in self.maps.items()}, dict(self._first_free)
+
+    def rollback(self, checkpoint: tuple[dict[int, bytearray], dict[int, int]]) -> None:
+        """Return to the state of `checkpoint`: what was allocated since is free again."""
+        maps, first_free = checkpoint
+        self.maps, self._first_free = maps, first_free
+
     def capacity(self) -> int:
         """Bytes of all devices, including superblock and log."""
         return sum(self.sizes.values())
@@ -163,7 +172,3 @@ class Allocator:
         self._first_free[0] = nau_dev if nxt < 0 else nxt
         strips = [SimpleExtent(0, pos * au, strip_au * au) for pos in taken]
         return FileMap.interleaved(params.chunk_size, strips)
-
-
-def au_round(size: int, alloc_unit: int) -> int:
-    return round_up(size, alloc_unit)

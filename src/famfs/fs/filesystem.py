@@ -197,8 +197,7 @@ class Filesystem:
             if head.next_index + len(pending) > head.slots:
                 raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
                                    f"{len(pending)} more needed")
-            snapshot = {k: bytearray(v) for k, v in self.allocator.maps.items()}
-            hints = dict(self.allocator._first_free)
+            checkpoint = self.allocator.checkpoint()
             payloads: list[Payload] = []
             try:
                 for _, spec in pending:
@@ -206,7 +205,7 @@ class Filesystem:
                     payloads.append(FileEntry(spec.relpath, spec.size, fmap, spec.mode,
                                               spec.uid, spec.gid, FILE_FLAG_ALL_HOSTS_RW))
             except FamfsError:
-                self.allocator.maps, self.allocator._first_free = snapshot, hints
+                self.allocator.rollback(checkpoint)
                 raise
             if payloads:
                 first = self.log.append(payloads)

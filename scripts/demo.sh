@@ -9,7 +9,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 image=${1:-/dev/shm/famfs-demo.img}
 src=$(mktemp -d)
-trap 'rm -rf "$src"' EXIT
+mnt=""
+cleanup() {
+    if [ -n "$mnt" ]; then famfs umount "$mnt" 2>/dev/null || true; rmdir "$mnt" 2>/dev/null || true; fi
+    rm -rf "$src"
+}
+trap cleanup EXIT
 
 echo "== mkfs.famfs -f -s 1g $image"
 mkfs.famfs -f -s 1g "$image"
@@ -34,4 +39,16 @@ echo "== famfs getmap / verify / fsck"
 famfs getmap "$image:demo/pattern.bin"
 famfs verify -S 42 -f "$image:demo/pattern.bin"
 famfs fsck -h "$image"
+if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ]; then
+    mnt=$(mktemp -d)
+    echo "== famfs mount $image $mnt; ls -lR; cmp; famfs umount"
+    famfs mount "$image" "$mnt"
+    ls -lR "$mnt/demo"
+    cmp "$src/docs/random.bin" "$mnt/demo/random.bin" && echo "random.bin reads back identical through the mount"
+    famfs umount "$mnt"
+    rmdir "$mnt"
+    mnt=""
+else
+    echo "(skipping the mount step: it needs root and /dev/fuse)"
+fi
 echo "demo ok: the image is $image (mount it with: famfs mount $image /mnt/famfs)"

@@ -25,7 +25,6 @@ from famfs.errors import FamfsError, RoleError, UsageError
 from famfs.fs.copy import (
     CopyItem,
     CopyResult,
-    check_master,
     file_pieces,
     plan_copy,
     run_copy,
@@ -271,7 +270,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
     interleave = _interleave(args)
     mode = None if args.mode is None else args.mode & ~_umask()
     with _open(target.device, writable=True) as fs:
-        check_master(fs)
+        fs.check_master("copy files in")
         plan = plan_copy(fs, sources, target.relpath, args.recursive, mode)
         progress = Progress("cp", sum(f.size for f in plan.files))
 

@@ -25,12 +25,10 @@ from famfs.errors import (
     LogFullError,
     NoSpaceError,
     PathError,
-    RoleError,
     UsageError,
 )
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.namespace import Directory, File
-from famfs.fs.roles import system_uuid
 from famfs.omf.log import check_relpath
 
 READ_CHUNK = 8 * 1024 * 1024
@@ -227,14 +225,6 @@ def compare_data(fs: Filesystem, node: File, source: str) -> int | None:
     return None
 
 
-def check_master(fs: Filesystem) -> None:
-    """RoleError unless this host is the master of `fs` (only the master may copy in)."""
-    me = system_uuid()
-    if me != fs.sb.system_uuid:
-        raise RoleError(f"cp: this host ({me}) is a client of the famfs on {fs.path}; only "
-                        f"its master ({fs.sb.system_uuid}) may create files")
-
-
 def _make_directories(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
                       errors: list[str]) -> set[str]:
     """Log the plan's directories; return those that could not be made (or are files)."""
@@ -333,7 +323,7 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
     """Carry out `plan` on `fs` (opened writable, master only: RoleError otherwise, before
     anything changes). Per-file problems are collected in the result; the rest is copied.
     With `threads` > 1, file data is copied by that many threads (reads release the GIL)."""
-    check_master(fs)
+    fs.check_master("copy files in")
     result = CopyResult(errors=list(plan.errors))
     blocked = _make_directories(fs, plan, uid, gid, result.errors)
     todo = _prefilter(fs, plan, blocked, result.errors)

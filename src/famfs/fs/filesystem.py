@@ -139,14 +139,15 @@ class Filesystem:
         """Whether this host's system UUID is the one in the superblock."""
         return system_uuid() == self.sb.system_uuid
 
-    def _check_appender(self, what: str) -> None:
+    def check_master(self, what: str) -> None:
+        """RoleError unless this host is the master (the only host that may `what`, e.g.
+        'create files'); UsageError if the device was opened read-only."""
         me = system_uuid()
         if me != self.sb.system_uuid:
-            raise RoleError(f"{what}: this host ({me}) is a client of the famfs on {self.path}; "
-                            f"only its master ({self.sb.system_uuid}) may create files or "
-                            f"directories")
+            raise RoleError(f"this host ({me}) is a client of the famfs on {self.path}; only "
+                            f"its master ({self.sb.system_uuid}) may {what}")
         if not self.device.writable:
-            raise UsageError(f"{what}: {self.path} was opened read-only")
+            raise UsageError(f"{self.path} was opened read-only; cannot {what}")
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class Filesystem:
         """Allocate and log `specs` in one append. A spec whose path is a file of the same size
         already yields that file (no new entry); a different size or a directory is an error.
         Errors are raised before anything is written; nothing is half-logged."""
-        self._check_appender("creat")
+        self.check_master("create files")
         with self.device.append_lock():
             self.refresh()
             head = self.log.header()
@@ -252,7 +253,7 @@ class Filesystem:
               gid: int = 0) -> Directory:
         """Log a directory. Without `parents`, an existing target or missing parent fails;
         with it, missing parents are created and existing directories accepted."""
-        self._check_appender("mkdir")
+        self.check_master("make directories")
         relpath = relpath.strip("/")
         check_relpath(relpath)
         with self.device.append_lock():
@@ -282,7 +283,7 @@ class Filesystem:
     def clone(self, src: str, dst: str) -> File:
         """Log `dst` with the same extents as `src`: a deliberate cross-link (for testing
         fsck)."""
-        self._check_appender("clone")
+        self.check_master("clone files")
         with self.device.append_lock():
             self.refresh()
             source = self.file(src)

@@ -1,8 +1,8 @@
 """FUSE mount benchmarks: data throughput, metadata rate, open cost and map round trips.
 
 Run as root with /dev/fuse: `python bench/bench_fuse.py [--size-mib 1024] [--files 10000]
-[--opens 1000] [--keep]`. It makes images in /dev/shm, mounts them with the real CLI, and
-always unmounts and removes them afterwards. Figures, each against a baseline measured in the
+[--opens 1000] [--only {dd,meta}]`. It makes images in /dev/shm, mounts them with the real CLI,
+and always unmounts and removes them afterwards. Figures, each against a baseline measured in the
 same run:
 
 1. sequential `dd bs=1M` of a SIZE file through the mount (direct I/O, the default cache
@@ -212,15 +212,19 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--opens", type=int, default=1000)
+    parser.add_argument("--only", choices=("dd", "meta"),
+                        help="run only section 1 (dd) or only sections 2-3 (meta)")
     args = parser.parse_args()
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
         print("bench_fuse: needs root and /dev/fuse", file=sys.stderr)
         return 1
     os.environ.setdefault("FAMFS_SYSTEM_UUID", str(uuid.uuid4()))
-    with ExitStack() as stack:
-        bench_throughput(args.size_mib * MiB, stack)
-    with ExitStack() as stack:
-        bench_metadata(args.files, min(args.opens, args.files), stack)
+    if args.only in (None, "dd"):
+        with ExitStack() as stack:
+            bench_throughput(args.size_mib * MiB, stack)
+    if args.only in (None, "meta"):
+        with ExitStack() as stack:
+            bench_metadata(args.files, min(args.opens, args.files), stack)
     return 0
 
 

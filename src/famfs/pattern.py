@@ -371,16 +371,18 @@ def _windows(pieces: Sequence[tuple[int, memoryview]]) -> Iterator[tuple[int, in
         yield start, end, group
 
 
-def fill_pieces(pieces: Sequence[tuple[int, memoryview]], seed: int) -> None:
-    """Fill each (file_offset, view) piece with its part of the pattern of `seed`. Long pieces
-    are filled in place; short ones (an interleaved file's chunks) through a scratch window,
-    since placing the lanes costs about as much as generating a few MiB."""
+def _piecewise(pieces: Sequence[tuple[int, memoryview]],
+               seed: int) -> Iterator[tuple[int, memoryview, memoryview | None]]:
+    """(file_offset, view, pattern) for each piece, in order. `pattern` is None for a long
+    piece (the caller works on it in place); short ones (an interleaved file's chunks) get
+    their part of a scratch window generated at once, since placing the lanes costs about as
+    much as generating a few MiB."""
     check_seed(seed)
     scratch: bytearray | None = None
     for start, end, group in _windows(pieces):
         if len(group) == 1:
             off, view = pieces[group[0]]
-            fill(view, seed, off)
+            yield off, view, None
             continue
         if scratch is None:
             scratch = bytearray(WINDOW)
@@ -388,29 +390,25 @@ def fill_pieces(pieces: Sequence[tuple[int, memoryview]], seed: int) -> None:
         fill(window, seed, start)
         for i in group:
             off, view = pieces[i]
-            view[:] = window[off - start:off - start + len(view)]
+            yield off, view, window[off - start:off - start + len(view)]
+
+
+def fill_pieces(pieces: Sequence[tuple[int, memoryview]], seed: int) -> None:
+    """Fill each (file_offset, view) piece with its part of the pattern of `seed`."""
+    for off, view, want in _piecewise(pieces, seed):
+        if want is None:
+            fill(view, seed, off)
+        else:
+            view[:] = want
 
 
 def first_mismatch_pieces(pieces: Sequence[tuple[int, memoryview]], seed: int) -> int | None:
     """File offset of the first byte of the pieces (file_offset, view), taken in order, that
     differs from the pattern of `seed`, or None."""
-    check_seed(seed)
-    scratch: bytearray | None = None
-    for start, end, group in _windows(pieces):
-        if len(group) == 1:
-            off, view = pieces[group[0]]
-            bad = first_mismatch(view, seed, off)
-            if bad is not None:
-                return off + bad
+    for off, view, want in _piecewise(pieces, seed):
+        if want is not None and _same(view, want):
             continue
-        if scratch is None:
-            scratch = bytearray(WINDOW)
-        window = memoryview(scratch)[:end - start]
-        fill(window, seed, start)
-        for i in group:
-            off, view = pieces[i]
-            want = window[off - start:off - start + len(view)]
-            if not _same(view, want):
-                bad = first_mismatch(view, seed, off)
-                return off + (bad if bad is not None else 0)
+        bad = first_mismatch(view, seed, off)
+        if bad is not None:
+            return off + bad
     return None

@@ -112,9 +112,10 @@ class Allocator:
 
     def _find(self, devindex: int, nau: int, lo: int = 0, hi: int | None = None) -> int:
         bitmap = self.maps[devindex]
+        if nau > len(bitmap):
+            return -1
         start = max(lo, self._first_free[devindex])
-        pos = bitmap.find(bytes(nau), start, len(bitmap) if hi is None else hi)
-        return pos
+        return bitmap.find(bytes(nau), start, len(bitmap) if hi is None else hi)
 
     def _take(self, devindex: int, first: int, nau: int) -> None:
         bitmap = self.maps[devindex]
@@ -149,6 +150,9 @@ class Allocator:
         strip_au = -(-size_au // (params.nstrips * chunk_au)) * chunk_au
         nau_dev = len(self.maps[0])
         bucket_au = nau_dev // params.nbuckets
+        if strip_au > bucket_au:
+            raise NoSpaceError(f"a strip of {strip_au * au} bytes does not fit in a bucket of "
+                               f"{bucket_au * au} bytes")
         order = list(range(params.nbuckets))
         (rng or random).shuffle(order)
         taken: list[int] = []

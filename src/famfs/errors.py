@@ -25,8 +25,16 @@ class CorruptError(FamfsError):
         self.field = field
         self.detail = detail
         self.index = index
+        self.device: str | None = None
         where = f"{what} {index}" if index is not None else what
         super().__init__(f"{where}: field {field}: {detail}")
+
+    def on_device(self, device: str) -> CorruptError:
+        """This error, its message prefixed with the device it was found on (once)."""
+        if self.device is None:
+            self.device = device
+            self.args = (f"{device}: {self.args[0]}",)
+        return self
 
 
 class WrongVersionError(CorruptError):

@@ -7,7 +7,15 @@ from collections.abc import Iterator, Sequence
 from famfs.device import Device
 from famfs.errors import LogFullError
 from famfs.omf.layout import LOG_ENTRY_SIZE, LOG_HEADER_SIZE
-from famfs.omf.log import COUNTERS_OFFSET, LogEntry, LogHeader, Payload, decode_entry, encode_entry
+from famfs.omf.log import (
+    COUNTERS_OFFSET,
+    LogEntry,
+    LogHeader,
+    Payload,
+    decode_entry,
+    encode_entry,
+    entry_offset,
+)
 from famfs.omf.superblock import Superblock
 
 
@@ -28,7 +36,7 @@ class MetadataLog:
     def entries(self, start: int, stop: int) -> Iterator[LogEntry]:
         """Decode slots [start, stop) in order; a bad slot raises CorruptError naming it."""
         buf = self.device.buf
-        off = self.base + LOG_HEADER_SIZE + start * LOG_ENTRY_SIZE
+        off = self.base + entry_offset(start)
         for index in range(start, stop):
             yield decode_entry(buf, index, off)
             off += LOG_ENTRY_SIZE
@@ -46,7 +54,7 @@ class MetadataLog:
                                f"{len(payloads)} more needed")
         first = head.next_index
         buf = self.device.buf
-        off = self.base + LOG_HEADER_SIZE + first * LOG_ENTRY_SIZE
+        off = self.base + entry_offset(first)
         blob = b"".join(encode_entry(first + i, p) for i, p in enumerate(payloads))
         buf[off:off + len(blob)] = blob
         end = first + len(payloads)

@@ -263,14 +263,6 @@ def _run(dst: np.ndarray, seed: int, first: int, verify: bool) -> int | None:
     return None
 
 
-def outputs_into(dst: np.ndarray, seed: int, first: int) -> None:
-    """Low 32 bits of outputs [first, first + len(dst)) of the stream of `seed` into `dst`
-    (a 1-D uint32 array, possibly a view of a mapping)."""
-    _run(dst, check_seed(seed), first, verify=False)
-
-
-# --- byte-level API -----------------------------------------------------------------------
-
 def _word(seed: int, index: int) -> bytes:
     return int(_outputs_scalar(index, 1, seed)[0]).to_bytes(4, "little")
 

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import TypeVar
 
 from famfs.alloc import InterleaveParams
-from famfs.cli.sizes import mode_arg, parse_size, size_arg
+from famfs.cli.sizes import count_arg, id_arg, int_arg, mode_arg, parse_size, size_arg, umask
 from famfs.errors import FamfsError, RoleError, UsageError
 from famfs.fs.copy import (
     CopyItem,
@@ -46,26 +46,13 @@ def _pattern() -> ModuleType:
     return pattern
 
 
-def _int_arg(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _warn(prog: str, message: str) -> None:
     print(f"famfs {prog}: {message}", file=sys.stderr)
 
 
 def _add_interleave_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-N", "--nstrips", type=_int_arg, help="strips per interleaved file")
-    p.add_argument("-B", "--nbuckets", type=_int_arg, help="buckets the device is split into")
+    p.add_argument("-N", "--nstrips", type=count_arg, help="strips per interleaved file")
+    p.add_argument("-B", "--nbuckets", type=count_arg, help="buckets the device is split into")
     p.add_argument("-C", "--chunksize", type=size_arg,
                    help="interleave chunk size (default 2M)")
 
@@ -152,7 +139,7 @@ def _first_mismatch(pieces: Pieces, seed: int, size: int, name: str) -> int | No
 class _Multi:
     target: Target
     size: int
-    seed: int
+    seed: int | None
 
 
 def _parse_multi(text: str) -> _Multi:
@@ -161,12 +148,12 @@ def _parse_multi(text: str) -> _Multi:
         raise UsageError(f"-M {text!r}: expected NAME,SIZE or NAME,SIZE,SEED")
     try:
         size = parse_size(parts[1])
-        seed = int(parts[2], 0) if len(parts) == 3 else 0
+        seed = int(parts[2], 0) if len(parts) == 3 else None
     except ValueError:
         raise UsageError(f"-M {text!r}: bad size or seed") from None
     if size == 0:
         raise UsageError(f"-M {text!r}: size 0 is not allowed (famfs files cannot be empty)")
-    if seed:
+    if seed is not None:
         _pattern().check_seed(seed)
     return _Multi(require_target(parts[0]), size, seed)
 
@@ -212,13 +199,13 @@ def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleavePara
             made = _create_group(fs, group, mode, args, interleave)
             created += fs.namespace.files - before
             errors += len(group) - len(made)
-            seeded = [(m, node) for m, node in made if m.seed]
+            seeded = [(m.seed, node) for m, node in made if m.seed is not None]
             progress = Progress("randomize", sum(node.size for _, node in seeded))
 
-            def fill(job: tuple[_Multi, File], fs: Filesystem = fs,
+            def fill(job: tuple[int, File], fs: Filesystem = fs,
                      progress: Progress = progress) -> None:
-                m, node = job
-                _pattern().fill_pieces(file_pieces(fs, node), m.seed)
+                seed, node = job
+                _pattern().fill_pieces(file_pieces(fs, node), seed)
                 fs.flush_file(node)
                 progress.advance(node.size)
 
@@ -254,7 +241,7 @@ def cmd_creat(args: argparse.Namespace) -> int:
     if args.seed is not None and not args.randomize:
         raise UsageError("seed (-S) without randomize (-r)")
     interleave = _interleave(args)
-    mode = (0o644 if args.mode is None else args.mode) & ~_umask()
+    mode = (0o644 if args.mode is None else args.mode) & ~umask()
     if args.multi:
         return _creat_multi(args, mode, interleave)
     return _creat_one(args, mode, interleave)
@@ -268,7 +255,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
     *sources, dest = args.paths
     target = require_target(dest)
     interleave = _interleave(args)
-    mode = None if args.mode is None else args.mode & ~_umask()
+    mode = None if args.mode is None else args.mode & ~umask()
     with _open(target.device, writable=True) as fs:
         fs.check_master("copy files in")
         plan = plan_copy(fs, sources, target.relpath, args.recursive, mode)
@@ -426,15 +413,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add `creat`, `cp` and `verify` to the `famfs` command line."""
     p = subparsers.add_parser("creat", help="allocate and log files (optionally randomized)")
     p.add_argument("-s", "--size", type=size_arg, help="file size (k/m/g suffixes)")
-    p.add_argument("-S", "--seed", type=_int_arg, help="seed of the verify pattern (needs -r)")
+    p.add_argument("-S", "--seed", type=int_arg, help="seed of the verify pattern (needs -r)")
     p.add_argument("-r", "--randomize", action="store_true",
                    help="fill the file with the verify pattern of -S SEED")
     p.add_argument("-m", "--mode", type=mode_arg, help="octal mode (default 0644, less umask)")
-    p.add_argument("-u", "--uid", type=_int_arg, default=os.geteuid())
-    p.add_argument("-g", "--gid", type=_int_arg, default=os.getegid())
+    p.add_argument("-u", "--uid", type=id_arg, default=os.geteuid())
+    p.add_argument("-g", "--gid", type=id_arg, default=os.getegid())
     p.add_argument("-M", "--multi", action="append", metavar="NAME,SIZE[,SEED]",
                    help="create many files in one call (repeatable)")
-    p.add_argument("-t", "--threadct", type=_int_arg,
+    p.add_argument("-t", "--threadct", type=count_arg,
                    help="threads filling the -M files that have a seed (default 1)")
     p.add_argument("-v", "--verbose", action="store_true")
     _add_interleave_args(p)
@@ -451,11 +438,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     "so an interrupted copy can be rerun. Empty files, devices and "
                     "directories without -r are skipped with an error; the rest is copied.")
     p.add_argument("-r", "--recursive", action="store_true")
-    p.add_argument("-t", "--threadct", type=_int_arg, help="threads copying file data")
+    p.add_argument("-t", "--threadct", type=count_arg, help="threads copying file data")
     p.add_argument("-m", "--mode", type=mode_arg,
                    help="octal mode (default: each source's permission bits)")
-    p.add_argument("-u", "--uid", type=_int_arg, default=os.getuid())
-    p.add_argument("-g", "--gid", type=_int_arg, default=os.getgid())
+    p.add_argument("-u", "--uid", type=id_arg, default=os.getuid())
+    p.add_argument("-g", "--gid", type=id_arg, default=os.getgid())
     p.add_argument("-c", "--compare", action="store_true", help="compare after copying")
     p.add_argument("-v", "--verbose", action="store_true")
     _add_interleave_args(p)
@@ -463,11 +450,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=cmd_cp)
 
     p = subparsers.add_parser("verify", help="check a file against the verify pattern")
-    p.add_argument("-S", "--seed", type=_int_arg)
+    p.add_argument("-S", "--seed", type=int_arg)
     p.add_argument("-f", "--filename", dest="file", metavar="FILE")
     p.add_argument("-m", "--multi", action="append", metavar="FILE,SEED",
                    help="verify several files (repeatable)")
-    p.add_argument("-t", "--threadct", type=_int_arg,
+    p.add_argument("-t", "--threadct", type=count_arg,
                    help="threads verifying the -m files (default 1)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_verify)

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from famfs.cli.sizes import mode_arg, size_arg
+from famfs.cli.sizes import id_arg, mode_arg, size_arg, umask
 from famfs.errors import FamfsError, UsageError
 
 if TYPE_CHECKING:
@@ -182,19 +182,13 @@ def run_mkdir(args: argparse.Namespace) -> int:
         if args.parents:
             return 0
         raise UsageError(f"{args.dir}: is the filesystem root, which exists already")
-    mode = args.mode if args.mode is not None else 0o777 & ~_umask()
+    mode = args.mode if args.mode is not None else 0o777 & ~umask()
     uid = os.geteuid() if args.uid is None else args.uid
     gid = os.getegid() if args.gid is None else args.gid
     with Filesystem(target.device, writable=True) as fs:
         fs.mkdir(target.relpath, parents=args.parents, mode=mode, uid=uid, gid=gid)
     _notify_mount(target)
     return 0
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def run_clone(args: argparse.Namespace) -> int:
@@ -335,8 +329,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("-p", "--parents", action="store_true",
                    help="create missing parents; an existing directory is fine")
     p.add_argument("-m", "--mode", type=mode_arg, default=None, help="octal mode")
-    p.add_argument("-u", "--uid", type=int, default=None)
-    p.add_argument("-g", "--gid", type=int, default=None)
+    p.add_argument("-u", "--uid", type=id_arg, default=None)
+    p.add_argument("-g", "--gid", type=id_arg, default=None)
     p.add_argument("dir", metavar="DIR")
     p.set_defaults(func=run_mkdir)
 

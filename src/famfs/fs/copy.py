@@ -147,7 +147,7 @@ def plan_copy(fs: Filesystem, sources: list[str], dest: str, recursive: bool,
         try:
             fs.namespace.lookup(dest)
         except PathError as exc:
-            raise PathError(f"destination {dest}: {exc}") from None
+            raise PathError(f"destination: {exc}") from None
         except FamfsError:
             pass
     into_dir = isinstance(node, Directory) or len(sources) > 1 or recursive

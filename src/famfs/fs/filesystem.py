@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -69,6 +68,10 @@ class Filesystem:
             self.device_sizes: dict[int, int] = {0: min(self.sb.device_size, self.device.size)}
             self.applied = 0
             self.refresh()
+        except CorruptError as exc:
+            with contextlib.suppress(DeviceError):
+                self.device.close()
+            raise exc.on_device(path) from None
         except BaseException:
             # A failed check's traceback may still hold views into the mapping; the mapping
             # then goes when they do, and the check's error is the one to report.
@@ -337,6 +340,3 @@ class Filesystem:
     @property
     def collisions(self) -> list[Collision]:
         return self.allocator.collisions
-
-    def identity(self) -> uuid.UUID:
-        return self.sb.fs_uuid

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from famfs.alloc import Collision
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.namespace import Conflict, Directory, File, Node
-from famfs.omf.layout import LOG_ENTRY_SIZE, LOG_HEADER_SIZE
-from famfs.omf.log import LogHeader
+from famfs.omf.log import LogHeader, entry_offset
 from famfs.omf.superblock import Superblock
 
 
@@ -49,7 +48,7 @@ class FsckReport:
         """The report as text, sizes in bytes (or K/M/G with `human`)."""
         size = _human if human else _plain
         sb, head = self.sb, self.header
-        log_used = LOG_HEADER_SIZE + head.next_index * LOG_ENTRY_SIZE
+        log_used = entry_offset(head.next_index)
         lines = [
             "famfs superblock:",
             f"  device:            {self.device}",

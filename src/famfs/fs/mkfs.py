@@ -33,18 +33,45 @@ def mkfs(path: str, log_len: int = DEFAULT_LOG_LEN, force: bool = False,
     a famfs superblock (of any version) is refused unless `force`; a mounted device always is.
     """
     check_log_len(log_len)
-    if size is not None:
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise UsageError(f"{path}: --size creates image files only")
-        create_image(path, size)
-    elif not is_device_path(path):
-        raise DeviceError(f"{path}: no such image file or DAX device (use --size to create an "
-                          f"image)")
+    need = min_device_size(log_len)
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a directory, not an image file or DAX device")
     mounted = mount_of(path)
     if mounted:
         raise FamfsError(f"{path}: mounted at {mounted}; unmount it first")
+    exists = is_device_path(path)
+    if size is not None:
+        if exists and not os.path.isfile(path):
+            raise UsageError(f"{path}: --size creates image files only")
+        if size < need:
+            raise UsageError(f"{path}: {size} bytes is too small; a log of {log_len} bytes "
+                             f"needs a device of at least {need} bytes")
+        if exists and not force and _holds_famfs(path):
+            raise FamfsError(f"{path}: holds a famfs filesystem already; use -f to overwrite it")
+    elif not exists:
+        raise DeviceError(f"{path}: no such image file or DAX device (use --size to create an "
+                          f"image)")
+    created = size is not None and not exists
+    try:
+        if size is not None:
+            create_image(path, size)
+        return _write_empty_fs(path, log_len, force, need)
+    except BaseException:
+        if created:
+            os.unlink(path)
+        raise
+
+
+def _holds_famfs(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return has_superblock_magic(fh.read(8))
+    except OSError as exc:
+        raise DeviceError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _write_empty_fs(path: str, log_len: int, force: bool, need: int) -> Superblock:
     with Device(path, writable=True) as dev:
-        need = min_device_size(log_len)
         if dev.size < need:
             raise UsageError(f"{path}: {dev.size} bytes is too small; a log of {log_len} bytes "
                              f"needs a device of at least {need} bytes")

@@ -640,33 +640,6 @@ def pack_direntplus(entry: EntryOut, off: int, dtype: int, name: bytes) -> bytes
     return entry.pack() + pack_dirent(entry.attr.ino, off, dtype, name)
 
 
-def unpack_dirents(buf: bytes | memoryview,
-                   plus: bool = False) -> list[tuple[int, int, int, bytes]]:
-    """(ino, off, type, name) of each dirent in a READDIR (or READDIRPLUS) reply body."""
-    out = []
-    pos = 0
-    view = memoryview(buf)
-    while pos < len(view):
-        if plus:
-            pos += EntryOut.SIZE
-        if len(view) - pos < DIRENT.size:
-            raise WireError(f"dirent at {pos}: truncated")
-        ino, off, namelen, dtype = DIRENT.unpack_from(view, pos)
-        end = pos + DIRENT.size + namelen
-        if end > len(view):
-            raise WireError(f"dirent at {pos}: name runs past the reply")
-        out.append((ino, off, dtype, bytes(view[pos + DIRENT.size:end])))
-        pos += dirent_size(namelen)
-    return out
-
-
-def pack_reply(unique: int, payload: bytes = b"", error: int = 0) -> bytes:
-    """A whole reply: fuse_out_header (error is a positive errno, sent negated) and payload."""
-    if error:
-        return OutHeader(OutHeader.SIZE, -error, unique).pack()
-    return OutHeader(OutHeader.SIZE + len(payload), 0, unique).pack() + payload
-
-
 def pack_request(opcode: int, unique: int, nodeid: int, payload: bytes = b"", uid: int = 0,
                  gid: int = 0, pid: int = 0) -> bytes:
     """A whole request as the kernel writes it: fuse_in_header, then the op's arguments."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from stat import S_IFDIR, S_IFREG
 
-from famfs.errors import CorruptError, PathError
+from famfs.errors import CorruptError, PathError, UsageError
 from famfs.omf.fmap import FMAP_SIZE, FileMap, decode_fmap, encode_fmap
 from famfs.omf.layout import (
     FILE_FLAG_ALL_HOSTS_RW,
@@ -192,7 +192,16 @@ def _check_mode(mode: int, file_type: int, index: int) -> None:
 
 
 def encode_entry(seqnum: int, payload: Payload) -> bytes:
-    """The 544 bytes of a log entry, zero-filled, CRC over bytes [0, 536)."""
+    """The 544 bytes of a log entry, zero-filled, CRC over bytes [0, 536). A value that does
+    not fit its field (a uid past 32 bits, a negative size) raises UsageError."""
+    try:
+        return _encode_entry(seqnum, payload)
+    except struct.error as exc:
+        what = getattr(payload, "relpath", f"device {getattr(payload, 'index', '?')}")
+        raise UsageError(f"{what}: a value does not fit its log entry field ({exc})") from None
+
+
+def _encode_entry(seqnum: int, payload: Payload) -> bytes:
     out = bytearray(LOG_ENTRY_SIZE)
     if isinstance(payload, FileEntry):
         etype = EntryType.FILE

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--famfs-protocol", choices=PROTOCOL_CHOICES, default=DEFAULT_PROTOCOL,
                    help="numbering of the famfs GET_FMAP/GET_DAXDEV extension offered to the "
                         f"kernel (default {DEFAULT_PROTOCOL})")
+    p.add_argument("--log", metavar="FILE",
+                   help="where the background server writes its messages, appended (default: "
+                        "syslog)")
     p.add_argument("device", metavar="DEVICE")
     p.add_argument("mountpoint", metavar="MOUNTPOINT")
     p.set_defaults(func=run_mount)
@@ -55,7 +58,8 @@ def run_mount(args: argparse.Namespace) -> int:
     req = MountRequest(args.device, args.mountpoint,
                        MountOptions(readonly=args.readonly, cache=args.cache,
                                     follow=args.follow),
-                       workers=args.threads, famfs_protocol=args.famfs_protocol)
+                       workers=args.threads, famfs_protocol=args.famfs_protocol,
+                       log=args.log)
     if args.foreground:
         return serve_foreground(req)
     return serve_daemon(req)

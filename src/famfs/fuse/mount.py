@@ -143,6 +143,8 @@ class MountRequest:
     options: MountOptions
     workers: int = DEFAULT_WORKERS
     famfs_protocol: str = "v10"
+    log: str | None = None
+    """Where a background server writes its messages (appended); None: syslog."""
 
 
 def check_request(req: MountRequest) -> MountRequest:
@@ -160,7 +162,8 @@ def check_request(req: MountRequest) -> MountRequest:
         raise UsageError(f"{mountpoint}: a famfs is mounted there already")
     if not os.path.isdir(mountpoint):
         raise UsageError(f"{mountpoint}: mount point is not a directory")
-    return MountRequest(device, mountpoint, req.options, req.workers, req.famfs_protocol)
+    log = None if req.log is None else os.path.abspath(req.log)
+    return MountRequest(device, mountpoint, req.options, req.workers, req.famfs_protocol, log)
 
 
 class Server:
@@ -299,7 +302,7 @@ def serve_daemon(req: MountRequest) -> int:
         except FamfsError as exc:
             os.write(wfd, str(exc).encode())
             os._exit(1)
-        _detach_stdio()
+        _detach_stdio(req.log)
         os.write(wfd, b"ok")
         os.close(wfd)
         _serve(server)
@@ -313,8 +316,41 @@ def serve_daemon(req: MountRequest) -> int:
         os._exit(code)
 
 
-def _detach_stdio() -> None:
+def _detach_stdio(log: str | None) -> None:
+    """Detach from the terminal: messages go to file `log` (appended), or to syslog."""
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+    if log is not None:
+        try:
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            os.dup2(fd, 2)
+            os.close(fd)
+            return
+    sys.stderr = _SyslogStream()
+
+
+class _SyslogStream:
+    """A text stream that sends each line to syslog (facility daemon, ident famfs)."""
+
+    def __init__(self) -> None:
+        import syslog
+
+        self._syslog = syslog
+        syslog.openlog("famfs", syslog.LOG_PID, syslog.LOG_DAEMON)
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line:
+                self._syslog.syslog(self._syslog.LOG_ERR, line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass

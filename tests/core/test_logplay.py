@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,98 +90,6 @@ def test_daxdev_without_shadow_is_a_usage_error(fs_image: str, cli) -> None:
 def test_logplay_of_a_non_famfs_path_fails(tmp_path: Path, cli) -> None:
     proc = cli("logplay", str(tmp_path))
     assert proc.returncode == 1 and "not a famfs" in proc.stderr
-
-
-# --- with a live mount ----------------------------------------------------------------------
-
-MNT_DETACH = 2
-
-
-def _mounted(mountpoint: str) -> bool:
-    from famfs.fs.mounts import famfs_mounts
-
-    real = os.path.realpath(mountpoint)
-    return any(target == real for _, target in famfs_mounts())
-
-
-@pytest.fixture
-def live_mount(fs_image: str, tmp_path: Path) -> Iterator[str]:
-    """`famfs mount -f` of fs_image as a child process; unmounted and stopped in teardown."""
-    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("FUSE mounts are impossible here (/dev/fuse or root missing)")
-        pytest.skip("needs /dev/fuse and root")
-    mountpoint = tmp_path / "mnt"
-    mountpoint.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "famfs", "mount", "-f", fs_image,
-                             str(mountpoint)], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while not _mounted(str(mountpoint)) and proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise AssertionError("mount did not come up")
-            time.sleep(0.02)
-        assert _mounted(str(mountpoint)), proc.stderr.read().decode() if proc.stderr else ""
-        yield str(mountpoint)
-    finally:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if _mounted(str(mountpoint)) and libc.umount2(os.fsencode(mountpoint), 0) != 0:
-            libc.umount2(os.fsencode(mountpoint), MNT_DETACH)
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
-@pytest.mark.fuse
-def test_logplay_into_a_mount_adds_what_the_master_logged(fs_image: str, live_mount: str,
-                                                           cli) -> None:
-    with Filesystem(fs_image, writable=True) as fs:
-        fs.create_file("d1/after-mount", MiB)
-    proc = cli("logplay", live_mount, check=True)
-    entries, files, dirs = (int(w) for w in proc.stdout.replace(";", "").split()[::3])
-    assert files <= 1 and dirs == 0 and entries <= 1
-    assert os.path.getsize(os.path.join(live_mount, "d1", "after-mount")) == MiB
-    again = cli("logplay", live_mount, check=True)
-    assert again.stdout.strip().endswith("0 new files; 0 new directories")
-
-
-@pytest.mark.fuse
-def test_dry_run_logplay_of_a_mount_counts_only_what_is_missing(live_mount: str, cli) -> None:
-    proc = cli("logplay", "-n", live_mount, check=True)
-    assert proc.stdout.strip() == "5 log entries; 0 new files; 0 new directories"
-
-
-@pytest.mark.fuse
-def test_a_mounted_device_is_checked_through_its_mount_point(fs_image: str, live_mount: str,
-                                                             cli) -> None:
-    by_device = cli("fsck", fs_image)
-    assert by_device.returncode == 1 and "mount point" in by_device.stderr
-    assert cli("fsck", "-f", fs_image).returncode == 0
-    by_mount = cli("fsck", live_mount)
-    assert by_mount.returncode == 0, by_mount.stderr
-    assert "files:             3" in by_mount.stdout
-
-
-@pytest.mark.fuse
-def test_mkfs_refuses_a_mounted_device(fs_image: str, live_mount: str, cli) -> None:
-    proc = cli("-f", fs_image, prog="mkfs.famfs")
-    assert proc.returncode == 1 and "mounted" in proc.stderr
-
-
-@pytest.mark.fuse
-def test_mkdir_and_getmap_through_mount_paths(live_mount: str, cli) -> None:
-    cli("mkdir", os.path.join(live_mount, "fresh"), check=True)
-    assert os.path.isdir(os.path.join(live_mount, "fresh"))
-    proc = cli("getmap", os.path.join(live_mount, "top"))
-    assert proc.returncode == 0, proc.stderr
-    assert "\textents: 1" in proc.stdout
-    assert cli("getmap", os.path.join(live_mount, "d1")).returncode == 1
 
 
 _PATH_PART = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FF,

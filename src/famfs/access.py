@@ -27,7 +27,7 @@ from famfs.fs.target import Target, require_target
 from famfs.mapping.client import Connection, Inode
 from famfs.mapping.iomap import MappingError
 from famfs.mapping.transport import InProcessTransport, XattrTransport
-from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RW
+from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RW, round_up
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,10 +52,6 @@ _MAP_FAILED = ctypes.c_void_p(-1).value
 MAP_FIXED = 0x10
 PROT_NONE = 0
 MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
-
-
-def _round_up(n: int, unit: int) -> int:
-    return -(-n // unit) * unit
 
 
 def _sys_mmap(addr: int | None, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
@@ -137,11 +133,11 @@ class _Window:
     """
 
     def __init__(self, runs: list[tuple[int, int, int, int]], size: int, writable: bool) -> None:
-        self.span = max(_round_up(size, VIEW_ALIGN), VIEW_ALIGN)
+        self.span = max(round_up(size, VIEW_ALIGN), VIEW_ALIGN)
         reserve = self.span + VIEW_ALIGN
         base = _sys_mmap(None, reserve, PROT_NONE,
                          mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        self.addr = _round_up(base, VIEW_ALIGN)
+        self.addr = round_up(base, VIEW_ALIGN)
         if self.addr > base:
             _unmap(base, self.addr - base)
         tail = base + reserve - (self.addr + self.span)
@@ -151,7 +147,7 @@ class _Window:
         try:
             for file_off, fd, dev_off, length in runs:
                 want = self.addr + file_off
-                got = _sys_mmap(want, _round_up(length, PAGE), prot,
+                got = _sys_mmap(want, round_up(length, PAGE), prot,
                                 mmap.MAP_SHARED | MAP_FIXED, fd, dev_off)
                 if got != want:
                     raise MappingError(f"mmap placed a run at {got:#x}, not {want:#x}")
@@ -175,7 +171,7 @@ class _Window:
 
     def sync(self) -> None:
         """msync the mapped file bytes: written data reaches the device."""
-        if _msync(self.addr, _round_up(self.size, PAGE), MS_SYNC) != 0:
+        if _msync(self.addr, round_up(self.size, PAGE), MS_SYNC) != 0:
             err = ctypes.get_errno()
             raise MappingError(f"msync failed: {os.strerror(err)}", err)
 

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import fill, is_mounted, populate, wait_for
 from famfs.fs.filesystem import Filesystem
+from famfs.fuse.mount import is_stale
 from famfs.omf.layout import MiB
 
 pytestmark = pytest.mark.fuse
@@ -124,7 +125,7 @@ def test_umount_cleans_up_after_a_killed_server_and_remount_shows_everything(
     with open(os.path.join(mp, "a.bin"), "r+b") as fh:
         fh.write(b"written through the mount")
     os.kill(mounter.server_pid(mp), signal.SIGKILL)
-    assert wait_for(lambda: _stale(mp))
+    assert wait_for(lambda: is_stale(mp))
     again, proc = mounter.mount(image, check=False)
     assert proc.returncode == 1 and "famfs umount" in proc.stderr
     assert cli("umount", mp).returncode == 0
@@ -139,14 +140,6 @@ def test_umount_cleans_up_after_a_killed_server_and_remount_shows_everything(
             (size, mode, uid, gid)
         with open(os.path.join(mp2, path), "rb") as fh:
             assert fh.read() == fill(tag, size)
-
-
-def _stale(mp: str) -> bool:
-    try:
-        os.statvfs(mp)
-    except OSError as exc:
-        return exc.errno == errno.ENOTCONN
-    return False
 
 
 def test_foreground_mount_serves_until_terminated(image, mounter):
@@ -177,8 +170,6 @@ def test_mount_help_lists_the_options(cli):
     out = cli("mount", "--help").stdout
     for option in ("-r", "-f", "--no-follow", "--cache"):
         assert option in out
-
-
 
 
 def test_umount_of_a_busy_mount_is_refused_and_leaves_it_working(image, mounter, cli):

@@ -14,12 +14,12 @@ import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TypeVar
 
 from famfs.alloc import InterleaveParams
+from famfs.cli.opened import OpenedFilesystems
 from famfs.cli.sizes import count_arg, id_arg, int_arg, mode_arg, parse_size, size_arg, umask
 from famfs.errors import FamfsError, RoleError, UsageError
 from famfs.fs.copy import (
@@ -64,15 +64,6 @@ def _interleave(args: argparse.Namespace) -> InterleaveParams | None:
         raise UsageError("interleaved allocation needs both -N NSTRIPS and -B NBUCKETS")
     return InterleaveParams(nbuckets=args.nbuckets, nstrips=args.nstrips,
                             chunk_size=args.chunksize or DEFAULT_CHUNK)
-
-
-@contextmanager
-def _open(device: str, writable: bool) -> Iterator[Filesystem]:
-    fs = Filesystem(device, writable=writable)
-    try:
-        yield fs
-    finally:
-        fs.close()
 
 
 Pieces = list[tuple[int, memoryview]]
@@ -168,7 +159,7 @@ def _creat_one(args: argparse.Namespace, mode: int, interleave: InterleaveParams
     if args.size == 0:
         raise UsageError("-s 0: famfs files cannot be empty")
     target = require_target(args.file)
-    with _open(target.device, writable=True) as fs:
+    with Filesystem(target.device, writable=True) as fs:
         size = args.size
         if size is None:
             existing = fs.namespace.find(target.relpath)
@@ -194,7 +185,7 @@ def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleavePara
     errors = 0
     created = 0
     for device, group in by_device.items():
-        with _open(device, writable=True) as fs:
+        with Filesystem(device, writable=True) as fs:
             before = fs.namespace.files
             made = _create_group(fs, group, mode, args, interleave)
             created += fs.namespace.files - before
@@ -256,7 +247,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
     target = require_target(dest)
     interleave = _interleave(args)
     mode = None if args.mode is None else args.mode & ~umask()
-    with _open(target.device, writable=True) as fs:
+    with Filesystem(target.device, writable=True) as fs:
         fs.check_master("copy files in")
         plan = plan_copy(fs, sources, target.relpath, args.recursive, mode)
         progress = Progress("cp", sum(f.size for f in plan.files))
@@ -290,7 +281,7 @@ def _verify_local(path: str, seed: int) -> tuple[int, int | None]:
                 view.release()
 
 
-def _verify_one(name: str, seed: int, quiet: bool, filesystems: dict[str, Filesystem]) -> int:
+def _verify_one(name: str, seed: int, quiet: bool, opened: OpenedFilesystems) -> int:
     _pattern().check_seed(seed)
     target = parse_target(name)
     if target is None:
@@ -302,9 +293,7 @@ def _verify_one(name: str, seed: int, quiet: bool, filesystems: dict[str, Filesy
             raise UsageError(f"{name}: not a famfs path or a regular file")
         size, bad = _verify_local(name, seed)
     else:
-        fs = filesystems.get(target.device)
-        if fs is None:
-            fs = filesystems[target.device] = Filesystem(target.device)
+        fs = opened.get(target.device)
         node = fs.file(target.relpath)
         size = node.size
         bad = _first_mismatch(file_pieces(fs, node), seed, size, name)
@@ -336,31 +325,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.seed is None:
             raise UsageError("verify: a seed (-S SEED) is required")
         jobs.append((args.file, args.seed))
-    filesystems: dict[str, Filesystem] = {}
     failed: list[int] = []
 
-    def verify(job: tuple[str, int]) -> None:
+    def verify(job: tuple[str, int], opened: OpenedFilesystems) -> None:
         name, seed = job
         try:
-            failed.append(_verify_one(name, seed, args.quiet, filesystems))
+            failed.append(_verify_one(name, seed, args.quiet, opened))
         except FamfsError as exc:
             if not args.multi:
                 raise
             _warn("verify", f"{name}: {exc}")
             failed.append(1)
 
-    try:
-        threads = args.threadct or 1
-        if threads > 1:
-            for name, _ in jobs:
-                target = parse_target(name)
-                if target is not None and target.device not in filesystems:
-                    filesystems[target.device] = Filesystem(target.device)
-        run_each(verify, jobs, threads)
-        errors = sum(failed)
-    finally:
-        for fs in filesystems.values():
-            fs.close()
+    with OpenedFilesystems(writable=False) as opened:
+        run_each(lambda job: verify(job, opened), jobs, args.threadct or 1)
+    errors = sum(failed)
     if args.multi:
         print(f"Verify complete for {len(jobs)} files with {errors} errs")
     return 1 if errors else 0

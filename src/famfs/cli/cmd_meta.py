@@ -16,7 +16,9 @@ from famfs.cli.sizes import id_arg, mode_arg, size_arg, umask
 from famfs.errors import FamfsError, UsageError
 
 if TYPE_CHECKING:
+    from famfs.cli.opened import OpenedFilesystems
     from famfs.fs.filesystem import Filesystem
+    from famfs.fs.namespace import File
     from famfs.fs.target import Target
 
 LOGPLAY_XATTR = "user.famfs.logplay"
@@ -210,27 +212,7 @@ def run_clone(args: argparse.Namespace) -> int:
 # --- getmap, flush ------------------------------------------------------------------------
 
 
-class _Opened:
-    """Filesystems opened by device path, for commands that take many files."""
-
-    def __init__(self, writable: bool) -> None:
-        self.writable = writable
-        self.open: dict[str, Filesystem] = {}
-
-    def get(self, device: str) -> Filesystem:
-        from famfs.fs.filesystem import Filesystem
-
-        key = os.path.realpath(device)
-        if key not in self.open:
-            self.open[key] = Filesystem(device, writable=self.writable)
-        return self.open[key]
-
-    def close(self) -> None:
-        for fs in self.open.values():
-            fs.close()
-
-
-def _famfs_file(arg: str, opened: _Opened):  # type: ignore[no-untyped-def]
+def _famfs_file(arg: str, opened: OpenedFilesystems) -> tuple[Filesystem, File]:
     """(filesystem, File node) for `arg`, or FamfsError saying why it is not a famfs file."""
     from famfs.fs.namespace import File
     from famfs.fs.target import parse_target
@@ -248,9 +230,10 @@ def _famfs_file(arg: str, opened: _Opened):  # type: ignore[no-untyped-def]
 
 
 def run_getmap(args: argparse.Namespace) -> int:
-    opened = _Opened(writable=False)
+    from famfs.cli.opened import OpenedFilesystems
+
     rc = 0
-    try:
+    with OpenedFilesystems(writable=False) as opened:
         for arg in args.files:
             try:
                 _, node = _famfs_file(arg, opened)
@@ -262,12 +245,10 @@ def run_getmap(args: argparse.Namespace) -> int:
             if not args.quiet:
                 sys.stdout.write(_map_text(arg, node))
             print(f"famfs_getmap: good file {arg}")
-    finally:
-        opened.close()
     return rc
 
 
-def _map_text(name: str, node) -> str:  # type: ignore[no-untyped-def]
+def _map_text(name: str, node: File) -> str:
     fmap = node.entry.fmap
     lines = [f"File:     {name}", f"\tsize:    {node.size}"]
     il = fmap.interleave
@@ -283,9 +264,10 @@ def _map_text(name: str, node) -> str:  # type: ignore[no-untyped-def]
 
 
 def run_flush(args: argparse.Namespace) -> int:
-    opened = _Opened(writable=True)
+    from famfs.cli.opened import OpenedFilesystems
+
     rc = 0
-    try:
+    with OpenedFilesystems(writable=True) as opened:
         for arg in args.files:
             try:
                 fs, node = _famfs_file(arg, opened)
@@ -293,8 +275,6 @@ def run_flush(args: argparse.Namespace) -> int:
             except FamfsError as exc:
                 print(f"famfs flush: {exc}", file=sys.stderr)
                 rc = 1
-    finally:
-        opened.close()
     return rc
 
 

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from famfs.alloc import Allocator, Collision, InterleaveParams
+from famfs.alloc import MIN_BUCKET_SIZE, Allocator, Collision, InterleaveParams
 from famfs.device import Device
 from famfs.errors import (
     CorruptError,
@@ -222,8 +222,6 @@ class Filesystem:
     def min_bucket_size(self) -> int:
         """Smallest interleave bucket allowed: the reference's 1 GiB, or less on an image too
         small to hold such buckets (small images are allowed on purpose)."""
-        from famfs.alloc import MIN_BUCKET_SIZE
-
         return min(MIN_BUCKET_SIZE, self.sb.device_size // 64)
 
     def _allocate(self, spec: NewFile) -> FileMap:

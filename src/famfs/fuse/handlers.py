@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from famfs.fuse import wire
 from famfs.fuse.inodes import Stat
-from famfs.fuse.ops import AttrChanges, FamfsOperations, mode_type
+from famfs.fuse.ops import AttrChanges, DirEntry, FamfsOperations, mode_type
 from famfs.fuse.session import FuseError, Handler, Reply, Request
 from famfs.fuse.wire import FopenFlag, Opcode, SetattrValid
 
@@ -132,35 +132,35 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         wire.OpenIn.unpack(req.body)
         return wire.OpenOut(ops.opendir(req.nodeid), 0).pack()
 
-    def readdir(req: Request) -> Reply:
+    def listing(req: Request, entry_size: Callable[[int], int],
+                pack: Callable[[DirEntry, bytes], bytes]) -> Reply:
+        """Directory entries from the handle's offset, as many as fit the requested size."""
         arg = wire.ReadIn.unpack(req.body)
         out: list[bytes] = []
         used = 0
         for ent in ops.readdir(req.nodeid, arg.fh, arg.offset):
             name = os.fsencode(ent.name)
-            size = wire.dirent_size(len(name))
+            size = entry_size(len(name))
             if used + size > arg.size:
                 break
-            out.append(wire.pack_dirent(ent.stat.ino, ent.offset, mode_type(ent.stat), name))
+            out.append(pack(ent, name))
             used += size
         return out
 
+    def readdir(req: Request) -> Reply:
+        return listing(req, wire.dirent_size, lambda ent, name: wire.pack_dirent(
+            ent.stat.ino, ent.offset, mode_type(ent.stat), name))
+
+    def pack_plus(ent: DirEntry, name: bytes) -> bytes:
+        nodeid = 0
+        if ent.inode is not None:
+            nodeid = ent.inode.nodeid
+            ops.remember(ent.inode)
+        return wire.pack_direntplus(entry_of(nodeid, ent.stat), ent.offset,
+                                    mode_type(ent.stat), name)
+
     def readdirplus(req: Request) -> Reply:
-        arg = wire.ReadIn.unpack(req.body)
-        out: list[bytes] = []
-        used = 0
-        for ent in ops.readdir(req.nodeid, arg.fh, arg.offset):
-            name = os.fsencode(ent.name)
-            size = wire.direntplus_size(len(name))
-            if used + size > arg.size:
-                break
-            nodeid = 0 if ent.inode is None else ent.inode.nodeid
-            out.append(wire.pack_direntplus(entry_of(nodeid, ent.stat), ent.offset,
-                                            mode_type(ent.stat), name))
-            used += size
-            if ent.inode is not None:
-                ops.remember(ent.inode)
-        return out
+        return listing(req, wire.direntplus_size, pack_plus)
 
     def releasedir(req: Request) -> Reply:
         ops.releasedir(wire.ReleaseIn.unpack(req.body).fh)

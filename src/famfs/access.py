@@ -22,7 +22,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from famfs.errors import FamfsError, UsageError
+from famfs.errors import AccessError, FamfsError, IsDirectoryError, UsageError
 from famfs.fs.target import Target, require_target
 from famfs.mapping.client import Connection, Inode
 from famfs.mapping.iomap import MappingError
@@ -387,12 +387,12 @@ def open(path: str, mode: str = "rb") -> FamfsFile:
         raise UsageError(f"mode {mode!r}: famfs files open as 'rb' or 'r+b'")
     target = require_target(path)
     if not target.relpath:
-        raise UsageError(f"{path}: names the filesystem root, not a file")
+        raise IsDirectoryError(f"{path}: names the filesystem root, not a file")
     served = _served_for(target)
     inode = served.connection.open(target.relpath)
     writable = "+" in mode
     if writable and not served.may_write(target):
-        raise UsageError(f"{path}: this host may not write the file (not the master, and the "
+        raise AccessError(f"{path}: this host may not write the file (not the master, and the "
                          f"file is not read-write for all hosts)")
     return FamfsFile(served.connection, inode, str(target), writable)
 

@@ -1,24 +1,52 @@
 """Exceptions raised by pyfamfs.
 
-Every error carries a message that names what is wrong and where (which entry, which field,
+Every error is an `OSError` with an errno, and subclasses the matching built-in where one exists
+(`NotFoundError` is a `FileNotFoundError`, `RoleError` a `PermissionError`, ...), so Python
+users catch famfs errors the way they catch any other file error. `str(exc)` (and
+`exc.strerror`) is the message, which names what is wrong and where (which entry, which field,
 which path), so the command line can print it as is and exit non-zero.
 """
 
 from __future__ import annotations
 
 import errno as _errno
+from typing import Any
 
 
-class FamfsError(Exception):
-    """Base class of every error pyfamfs raises on purpose."""
+def _restore(cls: type[FamfsError], code: int, message: str, state: dict[str, Any]
+             ) -> FamfsError:
+    exc = cls.__new__(cls)
+    OSError.__init__(exc, code, message)
+    exc.__dict__.update(state)
+    return exc
 
-    errno: int = _errno.EIO
+
+class FamfsError(OSError):
+    """Base class of every error pyfamfs raises on purpose. `errno` defaults to the class's
+    `default_errno`; `strerror` is the message."""
+
+    default_errno: int = _errno.EIO
+
+    def __init__(self, message: str = "", errno: int | None = None) -> None:
+        super().__init__(self.default_errno if errno is None else errno, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _restore, (type(self), self.errno, str(self), dict(self.__dict__))
+
+    def with_message(self, message: str) -> FamfsError:
+        """This error, its message replaced (same class, errno and attributes)."""
+        self.strerror = message
+        self.args = (self.errno, message)
+        return self
 
 
 class CorruptError(FamfsError):
     """On-media data failed a check: the superblock, the log header or a log entry."""
 
-    errno = _errno.EUCLEAN
+    default_errno = _errno.EUCLEAN
 
     def __init__(self, what: str, field: str, detail: str, index: int | None = None) -> None:
         self.what = what
@@ -33,7 +61,7 @@ class CorruptError(FamfsError):
         """This error, its message prefixed with the device it was found on (once)."""
         if self.device is None:
             self.device = device
-            self.args = (f"{device}: {self.args[0]}",)
+            self.with_message(f"{device}: {self}")
         return self
 
 
@@ -46,46 +74,70 @@ class NoSuperblockError(CorruptError):
 
 
 class DeviceError(FamfsError):
-    """The device or image could not be opened, sized or mapped."""
+    """The device or image could not be opened, sized, mapped or written."""
 
 
-class RoleError(FamfsError):
+class RoleError(FamfsError, PermissionError):
     """An append (creat, mkdir, cp) attempted on a client host."""
 
-    errno = _errno.EPERM
+    default_errno = _errno.EPERM
+
+
+class AccessError(FamfsError, PermissionError):
+    """The file modes (or the filesystem's read-only flags) deny the operation."""
+
+    default_errno = _errno.EACCES
 
 
 class NoSpaceError(FamfsError):
-    """The allocator has no room for the request."""
+    """The allocator (or the device's backing store) has no room for the request."""
 
-    errno = _errno.ENOSPC
+    default_errno = _errno.ENOSPC
 
 
 class LogFullError(FamfsError):
     """The metadata log has no free slot for another entry."""
 
-    errno = _errno.ENOSPC
+    default_errno = _errno.ENOSPC
 
 
 class PathError(FamfsError):
     """A famfs path is invalid (too long, absolute, climbs out, passes through a file)."""
 
-    errno = _errno.EINVAL
+    default_errno = _errno.EINVAL
 
 
-class ExistsError(FamfsError):
+class ExistsError(FamfsError, FileExistsError):
     """The target exists already and the operation may not reuse it."""
 
-    errno = _errno.EEXIST
+    default_errno = _errno.EEXIST
 
 
-class NotFoundError(FamfsError):
+class NotFoundError(FamfsError, FileNotFoundError):
     """No such file or directory in the famfs namespace."""
 
-    errno = _errno.ENOENT
+    default_errno = _errno.ENOENT
+
+
+class IsDirectoryError(FamfsError, IsADirectoryError):
+    """A file operation named a directory."""
+
+    default_errno = _errno.EISDIR
+
+
+class NotDirectoryError(PathError, NotADirectoryError):
+    """A directory operation (or a path component) named a file."""
+
+    default_errno = _errno.ENOTDIR
 
 
 class UsageError(FamfsError):
     """Arguments that do not fit together (command-line or API)."""
 
-    errno = _errno.EINVAL
+    default_errno = _errno.EINVAL
+
+
+class InterruptError(FamfsError, InterruptedError):
+    """An operation stopped by a signal before it completed; nothing half-done was logged."""
+
+    default_errno = _errno.EINTR

@@ -27,7 +27,7 @@ from famfs.fuse import famfs_ext, wire
 from famfs.fuse.famfs_ext import REVISIONS
 from famfs.mapping.client import Connection
 from famfs.mapping.iomap import MappingError
-from famfs.mapping.server import LOG_FILE, SUPERBLOCK_FILE
+from famfs.mapping.protocol import LOG_FILE, SUPERBLOCK_FILE
 from famfs.mapping.wire import (
     FileType,
     decode_get_daxdev,

@@ -146,7 +146,7 @@ def test_a_client_may_not_write_a_read_only_file(fs, monkeypatch):
         fs.log.append([FileEntry("ro", MiB, fmap, flags=FILE_FLAG_ALL_HOSTS_RO)])
     monkeypatch.setenv("FAMFS_SYSTEM_UUID", str(uuid.uuid4()))
     monkeypatch.delenv("FAMFS_SYSTEM_UUID_FILE")
-    with pytest.raises(UsageError, match="may not write"):
+    with pytest.raises(PermissionError, match="may not write"):
         famfs.open(f"{fs.path}:ro", "r+b")
     with famfs.open(f"{fs.path}:ro") as f:
         assert len(f.read()) == MiB
@@ -164,7 +164,7 @@ def test_a_file_logged_after_the_first_open_is_found(fs, files):
 def test_missing_file_root_and_bad_mode_are_errors(fs, files):
     with pytest.raises(NotFoundError):
         famfs.open(f"{fs.path}:nope")
-    with pytest.raises(UsageError, match="root"):
+    with pytest.raises(IsADirectoryError, match="root"):
         famfs.open(f"{fs.path}:")
     with pytest.raises(UsageError, match="mode"):
         famfs.open(f"{fs.path}:plain", "wb")

@@ -10,7 +10,8 @@ from mapping_helpers import INTERLEAVE
 from famfs.errors import NotFoundError
 from famfs.fs.filesystem import Filesystem
 from famfs.mapping import MappingError, map_file
-from famfs.mapping.server import LOG_FILE, SUPERBLOCK_FILE, MapServer
+from famfs.mapping.protocol import LOG_FILE, SUPERBLOCK_FILE
+from famfs.mapping.server import MapServer
 from famfs.mapping.wire import FileType, decode_get_daxdev, decode_get_fmap, decode_setup_reply
 from famfs.omf.layout import MiB
 

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from famfs.cli.sizes import id_arg, mode_arg, size_arg, umask
-from famfs.errors import FamfsError, UsageError
+from famfs.errors import FamfsError, IsDirectoryError, UsageError
 
 if TYPE_CHECKING:
     from famfs.cli.opened import OpenedFilesystems
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from famfs.fs.namespace import File
     from famfs.fs.target import Target
 
-LOGPLAY_XATTR = "user.famfs.logplay"
 
 
 # --- mkfs ---------------------------------------------------------------------------------
@@ -125,15 +124,13 @@ def _logplay_mount(mountpoint: str, dry_run: bool, device: str) -> str:
         new = [n for n in nodes if not os.path.lexists(os.path.join(mountpoint, n.relpath))]
         files = sum(isinstance(n, File) for n in new)
         return _logplay_line(entries, files, len(new) - files)
+    from famfs.mapping.transport import XattrTransport
+
     try:
-        raw = os.getxattr(mountpoint, LOGPLAY_XATTR)
-    except OSError as exc:
-        raise FamfsError(f"{mountpoint}: the famfs server did not replay the log "
-                         f"({LOGPLAY_XATTR}: {exc.strerror})") from None
-    parts = raw.decode("ascii", errors="replace").split()
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise FamfsError(f"{mountpoint}: unexpected {LOGPLAY_XATTR} reply {raw[:40]!r}")
-    return _logplay_line(*(int(p) for p in parts))
+        reply = XattrTransport(mountpoint).logplay()
+    except FamfsError as exc:
+        raise FamfsError(f"the famfs server did not replay the log: {exc}") from None
+    return _logplay_line(*reply)
 
 
 def run_logplay(args: argparse.Namespace) -> int:
@@ -169,9 +166,11 @@ def _notify_mount(target: Target) -> None:
     """Ask a live mount's server to replay now, so a new name shows at once (best effort)."""
     if target.mountpoint is None:
         return
+    from famfs.mapping.transport import XattrTransport
+
     try:
-        os.getxattr(target.mountpoint, LOGPLAY_XATTR)
-    except OSError:
+        XattrTransport(target.mountpoint).logplay()
+    except FamfsError:
         pass
 
 
@@ -225,7 +224,7 @@ def _famfs_file(arg: str, opened: OpenedFilesystems) -> tuple[Filesystem, File]:
     fs = opened.get(target.device)
     node = fs.lookup(target.relpath)
     if not isinstance(node, File):
-        raise UsageError(f"{arg}: is a directory, not a regular famfs file")
+        raise IsDirectoryError(f"{arg}: is a directory, not a regular famfs file")
     return fs, node
 
 

@@ -13,7 +13,9 @@ from famfs.errors import (
     DeviceError,
     ExistsError,
     FamfsError,
+    IsDirectoryError,
     LogFullError,
+    NotDirectoryError,
     NotFoundError,
     PathError,
     RoleError,
@@ -160,7 +162,7 @@ class Filesystem:
     def file(self, relpath: str) -> File:
         node = self.namespace.lookup(relpath)
         if not isinstance(node, File):
-            raise UsageError(f"{relpath or '/'}: is a directory, not a file")
+            raise IsDirectoryError(f"{relpath or '/'}: is a directory, not a file")
         return node
 
     # --- appends (master only) ----------------------------------------------------------
@@ -243,7 +245,7 @@ class Filesystem:
                 raise NotFoundError(f"{relpath}: parent directory {parent} does not "
                                     f"exist") from None
         if not isinstance(node, Directory):
-            raise PathError(f"{relpath}: {parent} is a file, not a directory")
+            raise NotDirectoryError(f"{relpath}: {parent} is a file, not a directory")
 
     def create_file(self, relpath: str, size: int, mode: int = 0o644, uid: int = 0,
                     gid: int = 0, interleave: InterleaveParams | None = None) -> File:
@@ -269,7 +271,7 @@ class Filesystem:
                         raise NotFoundError(f"{relpath}: parent directory {sub} does not exist")
                     todo.append(sub)
                 elif not isinstance(node, Directory):
-                    raise PathError(f"{relpath}: {sub} is a file, not a directory")
+                    raise NotDirectoryError(f"{relpath}: {sub} is a file, not a directory")
                 elif depth == len(parts) and not parents:
                     raise ExistsError(f"{relpath}: exists already")
             if todo:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from famfs.errors import ExistsError, NotFoundError, PathError
+from famfs.errors import ExistsError, NotDirectoryError, NotFoundError, PathError
 from famfs.omf.log import FileEntry, MkdirEntry
 
 
@@ -63,7 +63,7 @@ class Namespace:
             return node
         for part in relpath.strip("/").split("/"):
             if not isinstance(node, Directory):
-                raise PathError(f"{relpath}: {node.relpath} is not a directory")
+                raise NotDirectoryError(f"{relpath}: {node.relpath} is not a directory")
             if part in ("", "."):
                 continue
             child = node.children.get(part)
@@ -91,7 +91,7 @@ class Namespace:
                 node.children[part] = child
                 self.directories += 1
             if not isinstance(child, Directory):
-                raise PathError(f"{relpath}: {child.relpath} is a file, not a directory")
+                raise NotDirectoryError(f"{relpath}: {child.relpath} is a file, not a directory")
             node = child
         return node
 

@@ -35,19 +35,21 @@ from famfs.fuse.inodes import ROOT_ID, Inode, InodeTable, Kind, Stat
 from famfs.fuse.options import CACHE_MODES
 from famfs.mapping import map_file
 from famfs.mapping.mapped import MappedFile
+from famfs.mapping.protocol import (
+    FMAP_XATTR,
+    LOG_NAME,
+    LOGPLAY_XATTR,
+    META_DIR,
+    SUPERBLOCK_NAME,
+    LogplayReply,
+    daxdev_index,
+    daxdev_xattr,
+)
 from famfs.mapping.server import MapServer
 from famfs.mapping.wire import FileType, encode_get_fmap, encode_meta_fmap
-from famfs.omf.layout import MAX_DEVICES, SUPERBLOCK_REGION
+from famfs.omf.layout import SUPERBLOCK_REGION
 
-META_DIR = ".meta"
-SUPERBLOCK_NAME = ".superblock"
-LOG_NAME = ".log"
 NAME_MAX = 255
-
-XATTR_FMAP = "user.famfs.fmap"
-XATTR_DAXDEV = "user.famfs.daxdev."
-XATTR_LOGPLAY = "user.famfs.logplay"
-
 
 
 @dataclass(frozen=True)
@@ -476,9 +478,9 @@ class FamfsOperations:
     def listxattr(self, nodeid: int) -> list[str]:
         inode = self._inode(nodeid)
         if inode.kind in (Kind.FILE, Kind.META_FILE):
-            return [XATTR_FMAP]
+            return [FMAP_XATTR]
         if inode.nodeid == ROOT_ID:
-            return [XATTR_LOGPLAY] + [f"{XATTR_DAXDEV}{i}" for i in sorted(self.fs.device_sizes)]
+            return [LOGPLAY_XATTR] + [daxdev_xattr(i) for i in sorted(self.fs.device_sizes)]
         return []
 
     def getxattr(self, nodeid: int, name: str, pid: int = 0, probe: bool = False) -> bytes:
@@ -489,14 +491,13 @@ class FamfsOperations:
         replays once.
         """
         inode = self._inode(nodeid)
-        if name == XATTR_FMAP and inode.kind in (Kind.FILE, Kind.META_FILE):
+        if name == FMAP_XATTR and inode.kind in (Kind.FILE, Kind.META_FILE):
             return self._fmap_blob(inode)
-        if inode.nodeid == ROOT_ID and name == XATTR_LOGPLAY:
+        if inode.nodeid == ROOT_ID and name == LOGPLAY_XATTR:
             return self._logplay(pid, probe)
-        if inode.nodeid == ROOT_ID and name.startswith(XATTR_DAXDEV):
-            suffix = name[len(XATTR_DAXDEV):]
-            if suffix.isdigit() and int(suffix) < MAX_DEVICES:
-                return self.daxdev_blob(int(suffix))
+        index = daxdev_index(name) if inode.nodeid == ROOT_ID else None
+        if index is not None:
+            return self.daxdev_blob(index)
         raise _err(errno.ENODATA)
 
     def _logplay(self, pid: int, probe: bool) -> bytes:
@@ -510,7 +511,7 @@ class FamfsOperations:
             except FamfsError as exc:
                 self._replay_failed(exc)
                 raise _err(getattr(exc, "errno", errno.EIO), str(exc)) from None
-            value = f"{stats.entries} {stats.new_files} {stats.new_directories}".encode()
+            value = LogplayReply(stats.entries, stats.new_files, stats.new_directories).encode()
             if probe:
                 self._logplay_probes[pid] = (now, value)
             return value

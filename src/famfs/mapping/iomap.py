@@ -55,6 +55,4 @@ class MappingError(FamfsError):
     `errno` is EIO, or EHWPOISON when the resolution touched a failed device.
     """
 
-    def __init__(self, message: str, errno: int = _errno.EIO) -> None:
-        super().__init__(message)
-        self.errno = errno
+    default_errno = _errno.EIO

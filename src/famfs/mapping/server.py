@@ -13,6 +13,7 @@ import threading
 from famfs.errors import NotFoundError
 from famfs.fs.filesystem import Filesystem
 from famfs.mapping.iomap import MappingError
+from famfs.mapping.protocol import LOG_FILE, SUPERBLOCK_FILE
 from famfs.mapping.wire import (
     FileType,
     encode_get_daxdev,
@@ -21,9 +22,6 @@ from famfs.mapping.wire import (
     encode_setup_reply,
 )
 from famfs.omf.layout import MAX_DEVICES, SUPERBLOCK_REGION
-
-SUPERBLOCK_FILE = ".meta/.superblock"
-LOG_FILE = ".meta/.log"
 
 
 class MapServer:

@@ -2,11 +2,8 @@
 
 A transport carries the requests a client sends: GET_FMAP for a file, GET_DAXDEV for a device
 index, and optionally one combined setup request. Two transports exist: in process (straight
-to a MapServer), and through the extended attributes a famfs FUSE mount serves:
-
-- `user.famfs.fmap` on every regular file: its GET_FMAP reply
-- `user.famfs.daxdev.<N>` on the mount root: the GET_DAXDEV reply for device index N
-- `user.famfs.logplay` on the mount root: replay the log now ("ENTRIES NEW_FILES NEW_DIRS")
+to a MapServer), and through the extended attributes a famfs FUSE mount serves (their names
+are in famfs.mapping.protocol).
 """
 
 from __future__ import annotations
@@ -17,13 +14,15 @@ from typing import Protocol
 
 from famfs.errors import NotFoundError
 from famfs.mapping.iomap import MappingError
+from famfs.mapping.protocol import (
+    FMAP_XATTR,
+    LOGPLAY_XATTR,
+    LogplayReply,
+    daxdev_index,
+    daxdev_xattr,
+)
 from famfs.mapping.server import MapServer
 from famfs.mapping.wire import DAXDEV_REPLY_SIZE, encode_setup_reply
-from famfs.omf.layout import MAX_DEVICES
-
-FMAP_XATTR = "user.famfs.fmap"
-DAXDEV_XATTR_PREFIX = "user.famfs.daxdev."
-LOGPLAY_XATTR = "user.famfs.logplay"
 
 
 class Transport(Protocol):
@@ -79,10 +78,10 @@ class XattrTransport:
         return self._getxattr(path, FMAP_XATTR, "not a regular file of a famfs mount")
 
     def get_daxdev(self, index: int) -> bytes:
-        blob = self._getxattr(self.mountpoint, f"{DAXDEV_XATTR_PREFIX}{index}",
+        blob = self._getxattr(self.mountpoint, daxdev_xattr(index),
                               f"device index {index} is not a device of this mount")
         if len(blob) != DAXDEV_REPLY_SIZE:
-            raise MappingError(f"{self.mountpoint}: {DAXDEV_XATTR_PREFIX}{index} is "
+            raise MappingError(f"{self.mountpoint}: {daxdev_xattr(index)} is "
                                f"{len(blob)} bytes, not {DAXDEV_REPLY_SIZE}")
         return blob
 
@@ -101,17 +100,15 @@ class XattrTransport:
             raise MappingError(f"{self.mountpoint}: listing attributes: {exc.strerror}") from None
         out = []
         for name in names:
-            if name.startswith(DAXDEV_XATTR_PREFIX):
-                suffix = name[len(DAXDEV_XATTR_PREFIX):]
-                if suffix.isdigit() and int(suffix) < MAX_DEVICES:
-                    out.append(int(suffix))
+            index = daxdev_index(name)
+            if index is not None:
+                out.append(index)
         return sorted(out) or [0]
 
-    def logplay(self) -> tuple[int, int, int]:
+    def logplay(self) -> LogplayReply:
         """Ask the server to replay the log now: (entries, new files, new directories)."""
         raw = self._getxattr(self.mountpoint, LOGPLAY_XATTR, "not a famfs mount root")
         try:
-            entries, files, dirs = (int(x) for x in raw.decode().split())
-        except ValueError:
-            raise MappingError(f"{self.mountpoint}: {LOGPLAY_XATTR} returned {raw!r}") from None
-        return entries, files, dirs
+            return LogplayReply.decode(raw)
+        except MappingError as exc:
+            raise exc.with_message(f"{self.mountpoint}: {exc}") from None

@@ -1,18 +1,25 @@
-"""The space allocator: a bitmap of allocation units rebuilt from the log.
+"""The space allocator: which allocation units (AUs) of each device are in use, rebuilt from the
+log, and where new files go.
 
-Free space is never stored on the device. Each device index has a bitmap with one byte per AU
-(1 = used); the superblock and log AUs of device 0 are pre-set. Allocation is first fit for
-contiguous files and bucketed for interleaved files, as the reference does.
+Free space is never stored on the device. Each device index has a `SpaceMap`: its used AUs as
+sorted, disjoint, coalesced runs, so memory grows with the number of runs in use, never with
+the capacity a device claims. The superblock and log AUs of device 0 are used from the start.
+Allocation is first fit for contiguous files and bucketed for interleaved files, as the
+reference does. Allocation never changes the maps by itself: the caller passes what else is
+taken (space held for files not yet logged, see famfs.holds) and marks a file's extents used when
+its entry is logged.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from famfs.errors import NoSpaceError, UsageError
 from famfs.omf.fmap import FileMap, SimpleExtent
-from famfs.omf.layout import MAX_STRIPS, GiB, data_start, is_power_of_two
+from famfs.omf.layout import MAX_STRIPS, SUPERBLOCK_REGION, GiB, data_start, is_power_of_two
 
 MAX_BUCKETS = 64
 MIN_BUCKET_SIZE = 1 * GiB
@@ -20,11 +27,91 @@ MIN_BUCKET_SIZE = 1 * GiB
 
 @dataclass(frozen=True)
 class Collision:
-    """An AU claimed by two log entries: a cross-link."""
+    """AUs claimed by two log entries (a cross-link): `length` bytes from byte `offset` of
+    device `devindex`, claimed again by entry `entry_index`."""
 
     devindex: int
     offset: int
     entry_index: int
+    length: int = 0
+
+
+class SpaceMap:
+    """Used AUs of one device of `aus` AUs, as sorted, disjoint, coalesced [start, end) runs."""
+
+    __slots__ = ("aus", "starts", "ends")
+
+    def __init__(self, aus: int) -> None:
+        self.aus = aus
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def used(self) -> int:
+        """AUs in use."""
+        return sum(self.ends) - sum(self.starts)
+
+    def runs(self) -> list[tuple[int, int]]:
+        """The used runs, as (first AU, end AU)."""
+        return list(zip(self.starts, self.ends, strict=True))
+
+    def overlaps(self, first: int, end: int) -> list[tuple[int, int]]:
+        """The parts of [first, end) already in use."""
+        out = []
+        i = bisect.bisect_right(self.starts, first) - 1
+        if i < 0:
+            i = 0
+        n = len(self.starts)
+        while i < n and self.starts[i] < end:
+            lo, hi = max(first, self.starts[i]), min(end, self.ends[i])
+            if lo < hi:
+                out.append((lo, hi))
+            i += 1
+        return out
+
+    def add(self, first: int, end: int) -> None:
+        """Mark [first, end) used (parts already used stay so)."""
+        if first >= end:
+            return
+        starts, ends = self.starts, self.ends
+        if not starts or first > ends[-1]:
+            starts.append(first)
+            ends.append(end)
+            return
+        if first == ends[-1]:
+            ends[-1] = max(ends[-1], end)
+            return
+        lo = bisect.bisect_left(ends, first)
+        hi = bisect.bisect_right(starts, end)
+        if lo < hi:
+            first = min(first, starts[lo])
+            end = max(end, ends[hi - 1])
+        starts[lo:hi] = [first]
+        ends[lo:hi] = [end]
+
+    def blocking_end(self, first: int, end: int) -> int:
+        """The end of the last used run that meets [first, end), or -1 if none does."""
+        i = bisect.bisect_left(self.starts, end) - 1
+        if i >= 0 and self.ends[i] > first:
+            return self.ends[i]
+        return -1
+
+
+def first_fit(maps: Sequence[SpaceMap], nau: int, lo: int, hi: int) -> int:
+    """The first AU of the first run of `nau` AUs in [lo, hi) free in every map, or -1."""
+    pos = lo
+    while pos + nau <= hi:
+        block = -1
+        for m in maps:
+            b = m.blocking_end(pos, pos + nau)
+            if b > block:
+                block = b
+        if block < 0:
+            return pos
+        pos = block
+    return -1
 
 
 @dataclass(frozen=True)
@@ -46,6 +133,9 @@ class InterleaveParams:
         if not is_power_of_two(self.chunk_size) or self.chunk_size % alloc_unit:
             raise UsageError(f"chunk size {self.chunk_size:#x} must be a power of two and a "
                              f"multiple of the allocation unit ({alloc_unit:#x})")
+        if self.chunk_size >= 1 << 32:
+            raise UsageError(f"chunk size {self.chunk_size:#x} must be below 4 GiB (file maps "
+                             f"carry it in 32 bits)")
         bucket = device_size // self.nbuckets
         if bucket < min_bucket:
             raise UsageError(f"{self.nbuckets} buckets of {bucket:#x} bytes: each bucket must be "
@@ -53,51 +143,50 @@ class InterleaveParams:
 
 
 class Allocator:
-    """Bitmaps of used AUs, one per device index, over each device's recorded size."""
+    """Used AUs of each device index, over each device's size in bytes."""
 
     def __init__(self, device_size: int, log_len: int, alloc_unit: int) -> None:
         self.alloc_unit = alloc_unit
-        self.maps: dict[int, bytearray] = {}
+        self.maps: dict[int, SpaceMap] = {}
         self.sizes: dict[int, int] = {}
         self.collisions: list[Collision] = []
-        self._first_free: dict[int, int] = {}
         self.add_device(0, device_size)
-        reserved = data_start(log_len) // alloc_unit
-        bitmap = self.maps[0]
-        bitmap[:reserved] = b"\1" * min(reserved, len(bitmap))
-        self._first_free[0] = min(reserved, len(bitmap))
+        self.maps[0].add(0, min(-(-data_start(log_len) // alloc_unit), self.maps[0].aus))
 
     def add_device(self, devindex: int, size: int) -> None:
-        """Track device `devindex` of `size` bytes (a no-op if known)."""
+        """Track device `devindex` of `size` bytes (a no-op if known). Every device starts
+        with its superblock region in use (offset 0 is never a valid extent offset)."""
         if devindex not in self.maps:
-            self.maps[devindex] = bytearray(size // self.alloc_unit)
+            space = self.maps[devindex] = SpaceMap(size // self.alloc_unit)
             self.sizes[devindex] = size
-            self._first_free[devindex] = 0
+            space.add(0, min(-(-SUPERBLOCK_REGION // self.alloc_unit), space.aus))
+
+    def aus_of(self, ext: SimpleExtent) -> tuple[int, int]:
+        """The [first, end) AUs an extent occupies."""
+        au = self.alloc_unit
+        first = ext.offset // au
+        return first, -(-(ext.offset + ext.length) // au)
 
     def mark(self, fmap: FileMap, entry_index: int) -> list[Collision]:
-        """Mark every extent of `fmap` used; return (and record) AUs that were used already."""
+        """Mark every extent of `fmap` used; return (and record) the parts used already."""
         found = []
         au = self.alloc_unit
         for ext in fmap.all_extents():
-            bitmap = self.maps[ext.devindex]
-            first = ext.offset // au
-            last = first + -(-ext.length // au)
-            if bitmap.find(1, first, last) >= 0:
-                for i in range(first, last):
-                    if bitmap[i]:
-                        found.append(Collision(ext.devindex, i * au, entry_index))
-            bitmap[first:last] = b"\1" * (last - first)
+            space = self.maps[ext.devindex]
+            first, end = self.aus_of(ext)
+            for lo, hi in space.overlaps(first, end):
+                found.append(Collision(ext.devindex, lo * au, entry_index, (hi - lo) * au))
+            space.add(first, end)
         self.collisions.extend(found)
         return found
 
-    def checkpoint(self) -> tuple[dict[int, bytearray], dict[int, int]]:
-        """A copy of the allocation state, for `rollback` when a batch fails."""
-        return {k: bytearray(v) for k, v in self.maps.items()}, dict(self._first_free)
-
-    def rollback(self, checkpoint: tuple[dict[int, bytearray], dict[int, int]]) -> None:
-        """Return to the state of `checkpoint`: what was allocated since is free again."""
-        maps, first_free = checkpoint
-        self.maps, self._first_free = maps, first_free
+    def collides(self, fmap: FileMap) -> bool:
+        """Whether any extent of `fmap` meets AUs already used by the log."""
+        for ext in fmap.all_extents():
+            first, end = self.aus_of(ext)
+            if self.maps[ext.devindex].overlaps(first, end):
+                return True
+        return False
 
     def capacity(self) -> int:
         """Bytes of all devices, including superblock and log."""
@@ -105,74 +194,77 @@ class Allocator:
 
     def used(self) -> int:
         """Bytes in used AUs (superblock and log included)."""
-        return sum(b.count(1) for b in self.maps.values()) * self.alloc_unit
+        return sum(m.used() for m in self.maps.values()) * self.alloc_unit
 
     def free(self) -> int:
         return self.capacity() - self.used()
 
-    def _find(self, devindex: int, nau: int, lo: int = 0, hi: int | None = None) -> int:
-        bitmap = self.maps[devindex]
-        if nau > len(bitmap):
-            return -1
-        start = max(lo, self._first_free[devindex])
-        return bitmap.find(bytes(nau), start, len(bitmap) if hi is None else hi)
+    def _busy(self, devindex: int, taken: dict[int, SpaceMap] | None) -> list[SpaceMap]:
+        maps = [self.maps[devindex]]
+        if taken and devindex in taken:
+            maps.append(taken[devindex])
+        return maps
 
-    def _take(self, devindex: int, first: int, nau: int) -> None:
-        bitmap = self.maps[devindex]
-        bitmap[first:first + nau] = b"\1" * nau
-        if first == self._first_free[devindex]:
-            nxt = bitmap.find(0, first + nau)
-            self._first_free[devindex] = len(bitmap) if nxt < 0 else nxt
-
-    def alloc_contiguous(self, size: int, devindex: int = 0) -> FileMap:
-        """First fit of `size` bytes (rounded up to AUs): one simple extent."""
+    def alloc_contiguous(self, size: int, devindex: int = 0,
+                         taken: dict[int, SpaceMap] | None = None) -> FileMap:
+        """First fit of `size` bytes (rounded up to AUs) on `devindex`, avoiding the AUs in
+        `taken` as well as the log's: one simple extent. Nothing is marked."""
         if size <= 0:
             raise UsageError(f"file size {size} must be positive")
         au = self.alloc_unit
         nau = -(-size // au)
-        first = self._find(devindex, nau)
+        space = self.maps[devindex]
+        first = first_fit(self._busy(devindex, taken), nau, 0, space.aus)
         if first < 0:
             raise NoSpaceError(f"no {nau} contiguous free allocation units ({nau * au} bytes) "
                                f"on device {devindex}: {self.free()} bytes free in all")
-        self._take(devindex, first, nau)
         return FileMap.simple([SimpleExtent(devindex, first * au, nau * au)])
 
     def alloc_interleaved(self, size: int, params: InterleaveParams,
-                          rng: random.Random | None = None) -> FileMap:
+                          rng: random.Random | None = None,
+                          taken: dict[int, SpaceMap] | None = None) -> FileMap:
         """Strips of `ceil(size_AU / (nstrips*chunk_AU)) * chunk_size` bytes in distinct
-        buckets (chosen at random, as the reference does). A file smaller than one chunk is
-        allocated contiguously. On failure nothing stays taken."""
+        buckets of device 0 (chosen at random, as the reference does). A file smaller than one
+        chunk is allocated contiguously. Nothing is marked."""
         if size < params.chunk_size:
-            return self.alloc_contiguous(size)
+            return self.alloc_contiguous(size, taken=taken)
         au = self.alloc_unit
         chunk_au = params.chunk_size // au
         size_au = -(-size // au)
         strip_au = -(-size_au // (params.nstrips * chunk_au)) * chunk_au
-        nau_dev = len(self.maps[0])
-        bucket_au = nau_dev // params.nbuckets
+        bucket_au = self.maps[0].aus // params.nbuckets
         if strip_au > bucket_au:
             raise NoSpaceError(f"a strip of {strip_au * au} bytes does not fit in a bucket of "
                                f"{bucket_au * au} bytes")
         order = list(range(params.nbuckets))
         (rng or random).shuffle(order)
-        taken: list[int] = []
+        busy = self._busy(0, taken)
+        local = SpaceMap(self.maps[0].aus)
+        busy.append(local)
+        taken_at: list[int] = []
         for bucket in order:
-            lo, hi = bucket * bucket_au, (bucket + 1) * bucket_au
-            bitmap = self.maps[0]
-            pos = bitmap.find(bytes(strip_au), lo, hi)
+            pos = first_fit(busy, strip_au, bucket * bucket_au, (bucket + 1) * bucket_au)
             if pos < 0:
                 continue
-            bitmap[pos:pos + strip_au] = b"\1" * strip_au
-            taken.append(pos)
-            if len(taken) == params.nstrips:
+            local.add(pos, pos + strip_au)
+            taken_at.append(pos)
+            if len(taken_at) == params.nstrips:
                 break
-        if len(taken) < params.nstrips:
-            for pos in taken:
-                self.maps[0][pos:pos + strip_au] = bytes(strip_au)
-            raise NoSpaceError(f"only {len(taken)} of {params.nbuckets} buckets have "
+        if len(taken_at) < params.nstrips:
+            raise NoSpaceError(f"only {len(taken_at)} of {params.nbuckets} buckets have "
                                f"{strip_au * au} free contiguous bytes; {params.nstrips} strips "
                                f"needed")
-        nxt = self.maps[0].find(0, self._first_free[0])
-        self._first_free[0] = nau_dev if nxt < 0 else nxt
-        strips = [SimpleExtent(0, pos * au, strip_au * au) for pos in taken]
+        strips = [SimpleExtent(0, pos * au, strip_au * au) for pos in taken_at]
         return FileMap.interleaved(params.chunk_size, strips)
+
+
+def space_of(extents: Iterable[SimpleExtent], alloc_unit: int,
+             sizes: dict[int, int]) -> dict[int, SpaceMap]:
+    """SpaceMaps (by device index) of the AUs that `extents` occupy."""
+    out: dict[int, SpaceMap] = {}
+    for ext in extents:
+        space = out.get(ext.devindex)
+        if space is None:
+            space = out[ext.devindex] = SpaceMap(sizes.get(ext.devindex, 0) // alloc_unit)
+        space.add(ext.offset // alloc_unit, -(-(ext.offset + ext.length) // alloc_unit))
+    return out

@@ -54,10 +54,15 @@ def is_device_path(path: str) -> bool:
     return stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)
 
 
+IMAGE_MODE = 0o600
+"""Mode of a new image file: only its owner may read the files in it (share an image with a
+group by changing its group and mode, e.g. chgrp famfs IMG; chmod 0660 IMG)."""
+
+
 def create_image(path: str, size: int) -> None:
-    """Create (or grow) a sparse image file of `size` bytes."""
+    """Create (or grow) a sparse image file of `size` bytes (mode IMAGE_MODE when new)."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, IMAGE_MODE)
     except OSError as exc:
         raise DeviceError(f"{path}: cannot create image: {exc.strerror}") from None
     try:
@@ -103,16 +108,16 @@ class Device:
         self._lock_depth = 0
 
     def close(self) -> None:
-        """Release the mapping. Views handed out of `buf` must be released first."""
+        """Close the device. Views of `buf` still alive keep the mapping; it goes when the
+        last of them does."""
         if self.fd < 0:
             return
-        self.buf.release()
+        with contextlib.suppress(BufferError):
+            self.buf.release()
         os.close(self.fd)
         self.fd = -1
-        try:
+        with contextlib.suppress(BufferError):
             self.mmap.close()
-        except BufferError:
-            raise DeviceError(f"{self.path}: still has views into its mapping") from None
 
     def __enter__(self) -> Device:
         return self
@@ -126,11 +131,33 @@ class Device:
         return bytes(self.buf[offset:offset + length])
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
-        """Write `data` at `offset`; raises DeviceError outside the device or if read-only."""
+        """Write `data` at `offset` through the mapping; raises DeviceError outside the device
+        or if read-only. For bytes whose backing may be missing, use `pwrite`."""
         if not self.writable:
             raise DeviceError(f"{self.path}: opened read-only")
         self.check_range(offset, len(data))
         self.buf[offset:offset + len(data)] = data
+
+    def pwrite(self, offset: int, data: bytes | memoryview) -> None:
+        """Write `data` at `offset` with pwrite(2): a full backing store or a truncated image
+        is a DeviceError (ENOSPC, EIO), never a fault."""
+        if not self.writable:
+            raise DeviceError(f"{self.path}: opened read-only")
+        view = memoryview(data).cast("B")
+        self.check_range(offset, len(view))
+        if self.is_dax:  # DAX devices take no write(2); their memory is always there
+            self.buf[offset:offset + len(view)] = view
+            return
+        done = 0
+        while done < len(view):
+            try:
+                n = os.pwrite(self.fd, view[done:], offset + done)
+            except OSError as exc:
+                raise DeviceError(f"{self.path}: cannot write {len(view) - done} bytes at "
+                                  f"{offset + done:#x}: {exc.strerror}", exc.errno) from None
+            if n <= 0:
+                raise DeviceError(f"{self.path}: wrote nothing at {offset + done:#x}")
+            done += n
 
     def check_range(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:

@@ -44,9 +44,12 @@ class MetadataLog:
     def append(self, payloads: Sequence[Payload]) -> int:
         """Append `payloads` as new entries; return the index of the first.
 
-        The caller holds the device's append lock and has replayed the log up to the current
-        header. Each entry is written whole before the header counters move; the two counters
-        move together in a single 16-byte store, so a reader never trusts a partial entry.
+        The caller holds the device's append lock, has replayed the log up to the current
+        header and has checked each payload against the filesystem. Every entry is encoded and
+        decoded back before anything is written, so a payload that does not survive the round
+        trip changes nothing. Each entry is written whole before the header counters move; the
+        two counters move together in a single 16-byte store, so a reader never trusts a
+        partial entry.
         """
         head = self.header()
         if head.next_index + len(payloads) > head.slots:
@@ -56,7 +59,9 @@ class MetadataLog:
         buf = self.device.buf
         off = self.base + entry_offset(first)
         blob = b"".join(encode_entry(first + i, p) for i, p in enumerate(payloads))
-        buf[off:off + len(blob)] = blob
+        for i in range(len(payloads)):
+            decode_entry(blob, first + i, i * LOG_ENTRY_SIZE)
+        self.device.pwrite(off, blob)
         end = first + len(payloads)
         counters = end.to_bytes(8, "little") * 2
         pos = self.base + COUNTERS_OFFSET

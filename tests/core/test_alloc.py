@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from famfs.alloc import Allocator, InterleaveParams
+from famfs.alloc import Allocator, InterleaveParams, SpaceMap
 from famfs.errors import LogFullError, NoSpaceError, UsageError
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.fsck import fsck
@@ -123,8 +123,43 @@ def test_a_failed_interleaved_allocation_frees_what_it_took() -> None:
     assert alloc.used() == used
 
 
-def test_mark_reports_every_reused_au_as_a_collision() -> None:
+def test_marking_space_twice_reports_the_reused_range_as_a_collision() -> None:
     alloc = Allocator(GiB, 8 * MiB, 2 * MiB)
     fmap = alloc.alloc_contiguous(6 * MiB)
-    assert alloc.mark(fmap, 7) and len(alloc.collisions) == 3
-    assert {c.entry_index for c in alloc.collisions} == {7}
+    assert alloc.mark(fmap, 6) == []
+    (collision,) = alloc.mark(fmap, 7)
+    assert (collision.entry_index, collision.offset, collision.length) == (
+        7, fmap.extents[0].offset, 6 * MiB)
+
+
+def test_allocation_takes_nothing_until_marked() -> None:
+    alloc = Allocator(GiB, 8 * MiB, 2 * MiB)
+    first = alloc.alloc_contiguous(6 * MiB)
+    assert alloc.alloc_contiguous(6 * MiB) == first
+    alloc.mark(first, 0)
+    assert alloc.alloc_contiguous(6 * MiB).extents[0].offset == 16 * MiB
+
+
+def test_allocation_avoids_space_taken_elsewhere() -> None:
+    alloc = Allocator(GiB, 8 * MiB, 2 * MiB)
+    taken = SpaceMap(alloc.maps[0].aus)
+    taken.add(6, 9)
+    assert alloc.alloc_contiguous(6 * MiB, taken={0: taken}).extents[0].offset == 18 * MiB
+    assert alloc.alloc_contiguous(2 * MiB, taken={0: taken}).extents[0].offset == 10 * MiB
+
+
+def test_a_device_claiming_64_tib_costs_no_memory_up_front() -> None:
+    alloc = Allocator(GiB, 8 * MiB, 2 * MiB)
+    for index in range(1, 64):
+        alloc.add_device(index, 64 << 40)
+    assert sum(len(m) for m in alloc.maps.values()) == 1
+    assert alloc.capacity() == GiB + 63 * (64 << 40)
+
+
+def test_space_map_coalesces_and_reports_overlaps() -> None:
+    space = SpaceMap(100)
+    for first, end in ((10, 20), (30, 40), (20, 30), (50, 60)):
+        space.add(first, end)
+    assert space.runs() == [(10, 40), (50, 60)]
+    assert space.overlaps(35, 55) == [(35, 40), (50, 55)]
+    assert space.used() == 40

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import uuid
 
 import pytest
@@ -41,7 +43,7 @@ def test_mkfs_makes_this_host_the_master(image_path: str, host_uuid: str) -> Non
 def test_mkfs_zeroes_the_log_and_writes_an_empty_header(image_path: str) -> None:
     with open(image_path, "wb") as fh:
         fh.write(b"\xff" * (32 * MiB))
-    mkfs(image_path)
+    mkfs(image_path, force=True)
     with open(image_path, "rb") as fh:
         fh.seek(LOG_OFFSET)
         log = fh.read(8 * MiB)
@@ -128,3 +130,44 @@ def test_mkfs_refuses_a_wrong_version_superblock_without_force(image_path: str) 
         fh.write((47).to_bytes(8, "little"))
     with pytest.raises(FamfsError, match="already"):
         mkfs(image_path)
+
+
+def test_mkfs_refuses_a_file_holding_other_data_without_force(image_path: str, cli) -> None:
+    with open(image_path, "wb") as fh:
+        fh.truncate(32 * MiB)
+        fh.seek(20 * MiB)
+        fh.write(b"precious")
+    before = _digest(image_path)
+    proc = cli(image_path, prog="mkfs.famfs")
+    assert proc.returncode == 1
+    assert "not a famfs" in proc.stderr and "-f" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert _digest(image_path) == before
+    assert cli("-f", image_path, prog="mkfs.famfs").returncode == 0
+
+
+def test_mkfs_takes_a_file_of_zeros_or_holes_without_force(image_path: str) -> None:
+    with open(image_path, "wb") as fh:
+        fh.write(bytes(4 * MiB))
+        fh.truncate(32 * MiB)
+    mkfs(image_path)
+    assert _sb(image_path).device_size == 32 * MiB
+
+
+def test_a_new_image_is_readable_by_its_owner_only(image_path: str) -> None:
+    mkfs(image_path, size=64 * MiB)
+    assert os.stat(image_path).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_mkfs_that_cannot_fill_its_new_image_removes_it(tmp_path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)], check=True)
+    try:
+        image = small / "img"
+        with pytest.raises(FamfsError, match="No space|no room|space"):
+            mkfs(str(image), size=64 * MiB)
+        assert not image.exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

@@ -36,7 +36,7 @@ from famfs.mapping.wire import (
     encode_get_fmap,
     encode_meta_fmap,
 )
-from famfs.omf.fmap import FileMap
+from famfs.omf.fmap import FileMap, SimpleExtent
 from famfs.omf.layout import MiB
 from famfs.omf.log import AddDaxdevEntry, FileEntry
 from famfs.omf.superblock import SUPERBLOCK_SIZE
@@ -86,11 +86,13 @@ def add_device_files(image: str, dev1: str) -> dict[str, bytes]:
             first = fs.log.append([AddDaxdevEntry(1, 16 * MiB)])
             fs.refresh()
             assert fs.applied == first + 1
-            a0 = fs.allocator.alloc_contiguous(au).extents[0]
-            b0 = fs.allocator.alloc_contiguous(au).extents[0]
-            fs.allocator.alloc_contiguous(au, devindex=1)  # offset 0 is never valid
-            b1 = fs.allocator.alloc_contiguous(au, devindex=1).extents[0]
-            c1 = fs.allocator.alloc_contiguous(2 * au, devindex=1).extents[0]
+            def take(size: int, devindex: int = 0) -> SimpleExtent:
+                fmap = fs.allocator.alloc_contiguous(size, devindex)
+                fs.allocator.mark(fmap, -1)
+                return fmap.extents[0]
+
+            a0, b0 = take(au), take(au)
+            b1, c1 = take(au, devindex=1), take(2 * au, devindex=1)
             entries = [
                 FileEntry("on0", au, FileMap.simple([a0])),
                 FileEntry("on01", 2 * au, FileMap.simple([b0, b1])),

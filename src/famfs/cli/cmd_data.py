@@ -29,7 +29,7 @@ from famfs.fs.copy import (
     plan_copy,
     run_copy,
 )
-from famfs.fs.filesystem import Filesystem, NewFile
+from famfs.fs.filesystem import Filesystem, NewFile, Reservation
 from famfs.fs.namespace import File
 from famfs.fs.target import Target, parse_target, require_target
 from famfs.progress import Progress
@@ -108,7 +108,6 @@ def _randomize(fs: Filesystem, node: File, seed: int, name: str) -> None:
         _pattern().fill_pieces(batch, seed)
         progress.advance(sum(len(v) for _, v in batch))
     progress.finish()
-    fs.flush_file(node)
 
 
 def _first_mismatch(pieces: Pieces, seed: int, size: int, name: str) -> int | None:
@@ -166,10 +165,17 @@ def _creat_one(args: argparse.Namespace, mode: int, interleave: InterleaveParams
             if not isinstance(existing, File):
                 raise UsageError(f"{args.file}: does not exist, so its size (-s) is required")
             size = existing.size
-        node = fs.create_files([NewFile(target.relpath, size, mode, args.uid, args.gid,
-                                        interleave)])[0]
-        if args.randomize:
-            _randomize(fs, node, args.seed, args.file)
+        spec = NewFile(target.relpath, size, mode, args.uid, args.gid, interleave)
+        if not args.randomize:
+            node = fs.create_files([spec])[0]
+        else:
+            # Data before metadata: the file is logged once its bytes are in place.
+            with fs.reserve([spec]) as reservation:
+                node = reservation.files[0]
+                _randomize(fs, node, args.seed, args.file)
+                if node.index is not None:
+                    fs.flush_file(node)
+                node = reservation.commit()[0]
         if args.verbose:
             print(f"{args.file}: {node.size} bytes" + (" randomized" if args.randomize else ""))
     return 0
@@ -187,45 +193,60 @@ def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleavePara
     for device, group in by_device.items():
         with Filesystem(device, writable=True) as fs:
             before = fs.namespace.files
-            made = _create_group(fs, group, mode, args, interleave)
+            reserved = _reserve_group(fs, group, mode, args, interleave)
+            errors += len(group) - sum(len(members) for members, _ in reserved)
+            for members, reservation in reserved:
+                with reservation:
+                    _fill_seeded(fs, members, reservation, args.threadct or 1)
+                    reservation.commit()
+                for node, exc in reservation.errors:
+                    _warn("creat", f"{device}:{node.relpath}: {exc}")
+                errors += len(reservation.errors)
             created += fs.namespace.files - before
-            errors += len(group) - len(made)
-            seeded = [(m.seed, node) for m, node in made if m.seed is not None]
-            progress = Progress("randomize", sum(node.size for _, node in seeded))
-
-            def fill(job: tuple[int, File], fs: Filesystem = fs,
-                     progress: Progress = progress) -> None:
-                seed, node = job
-                _pattern().fill_pieces(file_pieces(fs, node), seed)
-                fs.flush_file(node)
-                progress.advance(node.size)
-
-            run_each(fill, seeded, args.threadct or 1)
-            progress.finish()
     print(f"Create complete for {created} of {len(multis)} files with {errors} errs")
     return 1 if errors else 0
 
 
-def _create_group(fs: Filesystem, group: list[_Multi], mode: int, args: argparse.Namespace,
-                  interleave: InterleaveParams | None) -> list[tuple[_Multi, File]]:
+def _fill_seeded(fs: Filesystem, members: list[_Multi], reservation: Reservation,
+                 threads: int) -> None:
+    """Fill every reserved file that has a seed with its verify pattern."""
+    seeded = [(m.seed, node) for m, node in zip(members, reservation.files, strict=True)
+              if m.seed is not None]
+    progress = Progress("randomize", sum(node.size for _, node in seeded))
+
+    def fill(job: tuple[int, File]) -> None:
+        seed, node = job
+        _pattern().fill_pieces(file_pieces(fs, node), seed)
+        if node.index is not None:
+            fs.flush_file(node)
+        progress.advance(node.size)
+
+    run_each(fill, seeded, threads)
+    progress.finish()
+
+
+def _reserve_group(fs: Filesystem, group: list[_Multi], mode: int, args: argparse.Namespace,
+                   interleave: InterleaveParams | None
+                   ) -> list[tuple[list[_Multi], Reservation]]:
+    """One reservation for the group, or, if one bad file fails it, one per file (each bad
+    file reported)."""
     specs = [NewFile(m.target.relpath, m.size, mode, args.uid, args.gid, interleave)
              for m in group]
     try:
-        return list(zip(group, fs.create_files(specs), strict=True))
+        return [(group, fs.reserve(specs))]
     except RoleError:
         raise
     except FamfsError as exc:
         if len(group) == 1:
             _warn("creat", f"{group[0].target}: {exc}")
             return []
-    # One bad file fails the whole batch: make the files one by one, reporting each failure.
-    made = []
+    out = []
     for m, spec in zip(group, specs, strict=True):
         try:
-            made.append((m, fs.create_files([spec])[0]))
+            out.append(([m], fs.reserve([spec])))
         except FamfsError as exc:
             _warn("creat", f"{m.target}: {exc}")
-    return made
+    return out
 
 
 def cmd_creat(args: argparse.Namespace) -> int:

@@ -1,11 +1,12 @@
 """Copying regular files from anywhere into a famfs (`famfs cp`).
 
 A copy is planned first (which sources become which famfs paths; what is skipped and why),
-then carried out: directories are logged, every file is allocated and logged in one append
-(under the device's append lock, so concurrent copies never hand out the same space), and
-the data is read straight into the device mapping. A file is logged before its data is
-copied, so an interrupted copy leaves files of the right size whose data may be incomplete;
-running the copy again overwrites them (same path, same size).
+then carried out: directories are logged, then the files go a batch at a time, data before
+metadata: the batch's space is reserved under the device's append lock (so concurrent copies
+never hand out the same space), the data is read straight into the device mapping, and only
+then are the files that were copied whole logged, in one append. An interrupted copy leaves
+no listed file with incomplete data; running it again copies what is missing and overwrites
+files already there (same path, same size).
 
 Directory sources (with `recursive`) follow the reference: the *contents* of SRC are copied
 into DEST (created if missing), each subdirectory becoming DEST/NAME.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from famfs.errors import (
     PathError,
     UsageError,
 )
-from famfs.fs.filesystem import Filesystem, NewFile
+from famfs.fs.filesystem import Filesystem, NewFile, Reservation
 from famfs.fs.namespace import Directory, File
 from famfs.omf.log import check_relpath
 
@@ -185,8 +186,9 @@ def file_pieces(fs: Filesystem, node: File) -> list[tuple[int, memoryview]]:
 
 
 def copy_data(fs: Filesystem, node: File, source: str) -> None:
-    """Read local file `source` into famfs file `node` through the device mapping, then make
-    it durable. Raises OSError, or FamfsError if the source is shorter than the file."""
+    """Read local file `source` into famfs file `node` through the device mapping (the kernel
+    writes the mapping, so a fault is an error return, not a signal). Raises OSError, or
+    FamfsError if the source is shorter than the file. The caller flushes."""
     fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
         for off, view in file_pieces(fs, node):
@@ -199,7 +201,6 @@ def copy_data(fs: Filesystem, node: File, source: str) -> None:
                 got += n
     finally:
         os.close(fd)
-    fs.flush_file(node)
 
 
 def compare_data(fs: Filesystem, node: File, source: str) -> int | None:
@@ -257,29 +258,49 @@ def _under(rel: str, blocked: set[str]) -> bool:
     return False
 
 
-def create_entries(fs: Filesystem, items: list[CopyItem], uid: int, gid: int,
-                   interleave: InterleaveParams | None,
-                   errors: list[str]) -> list[tuple[CopyItem, File]]:
-    """Allocate and log `items` in one append. If that batch fails (one bad item, or a
-    concurrent change), fall back to one append per item so every good item is still made
-    and every bad one reported; running out of space or log slots stops the fallback."""
+BATCH_FILES = 1000
+"""Most files one reservation (and one log append) takes: other creators wait for the log lock
+only while a batch is reserved and while it is logged, never while its data is copied."""
+BATCH_BYTES = 1 << 30
+"""Most file bytes one batch takes, so a batch's held space stays bounded."""
+
+
+def _batches(items: list[CopyItem]) -> Iterator[list[CopyItem]]:
+    batch: list[CopyItem] = []
+    size = 0
+    for item in items:
+        if batch and (len(batch) >= BATCH_FILES or size + item.size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item.size
+    if batch:
+        yield batch
+
+
+def reserve_items(fs: Filesystem, items: list[CopyItem], uid: int, gid: int,
+                  interleave: InterleaveParams | None,
+                  errors: list[str]) -> list[tuple[list[CopyItem], Reservation]]:
+    """Reserve space for `items`: one reservation for all of them, or, if that fails (one bad
+    item), one per item, so every good item is still made and every bad one reported; running
+    out of space or log slots stops there."""
     specs = [NewFile(i.relpath, i.size, i.mode, uid, gid, interleave) for i in items]
     try:
-        return list(zip(items, fs.create_files(specs), strict=True))
+        return [(items, fs.reserve(specs))]
     except FamfsError as exc:
         if len(items) == 1:
             errors.append(f"{items[0].source}: {exc}")
             return []
-    made = []
+    out = []
     for item, spec in zip(items, specs, strict=True):
         try:
-            made.append((item, fs.create_files([spec])[0]))
+            out.append(([item], fs.reserve([spec])))
         except (NoSpaceError, LogFullError) as exc:
             errors.append(f"{item.source}: {exc}; copy stopped")
             break
         except FamfsError as exc:
             errors.append(f"{item.source}: {exc}")
-    return made
+    return out
 
 
 def _prefilter(fs: Filesystem, plan: CopyPlan, blocked: set[str],
@@ -309,10 +330,10 @@ def _copy_one(fs: Filesystem, item: CopyItem, node: File, compare: bool) -> str 
             bad = compare_data(fs, node, item.source)
             if bad is not None:
                 return f"{item.relpath} differs from {item.source} at offset {bad}"
-    except OSError as exc:
-        return f"{item.source}: {exc.strerror or exc}"
     except FamfsError as exc:
         return str(exc)
+    except OSError as exc:
+        return f"{item.source}: {exc.strerror or exc}"
     return None
 
 
@@ -322,27 +343,56 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
              threads: int = 1) -> CopyResult:
     """Carry out `plan` on `fs` (opened writable, master only: RoleError otherwise, before
     anything changes). Per-file problems are collected in the result; the rest is copied.
-    With `threads` > 1, file data is copied by that many threads (reads release the GIL)."""
+
+    Data before metadata, a batch at a time: the batch's space is reserved, its files' bytes
+    are copied in, and only the files copied completely are logged. A copy killed at any
+    moment leaves every listed file complete. With `threads` > 1, file data is copied by that
+    many threads (reads release the GIL)."""
     fs.check_master("copy files in")
     result = CopyResult(errors=list(plan.errors))
     blocked = _make_directories(fs, plan, uid, gid, result.errors)
     todo = _prefilter(fs, plan, blocked, result.errors)
-    made = create_entries(fs, todo, uid, gid, interleave, result.errors) if todo else []
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    try:
+        for batch in _batches(todo):
+            for items, reservation in reserve_items(fs, batch, uid, gid, interleave,
+                                                    result.errors):
+                with reservation:
+                    _copy_batch(fs, items, reservation, compare, pool, result, on_file)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return result
+
+
+def _copy_batch(fs: Filesystem, items: list[CopyItem], reservation: Reservation,
+                compare: bool, pool: ThreadPoolExecutor | None, result: CopyResult,
+                on_file: Callable[[CopyItem], None] | None) -> None:
+    """Copy the data of one reserved batch, then log the files that were copied whole."""
+    pairs = list(zip(items, reservation.files, strict=True))
 
     def one(pair: tuple[CopyItem, File]) -> str | None:
         return _copy_one(fs, pair[0], pair[1], compare)
 
     outcomes: Iterable[str | None]
-    if threads > 1 and len(made) > 1:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            outcomes = list(pool.map(one, made))
-    else:
-        outcomes = map(one, made)  # lazily: each file is reported as soon as it is copied
-    for (item, _), error in zip(made, outcomes, strict=True):
-        if error is None:
-            result.copied.append(item)
-        else:
+    outcomes = list(pool.map(one, pairs)) if pool is not None and len(pairs) > 1 \
+        else [one(pair) for pair in pairs]
+    good: list[CopyItem] = []
+    for (item, node), error in zip(pairs, outcomes, strict=True):
+        if error is not None:
             result.errors.append(error)
+            reservation.discard(node)
+        elif node.index is not None:
+            fs.flush_file(node)
+            good.append(item)
+        else:
+            good.append(item)
+    reservation.commit()
+    failed = {node.relpath: exc for node, exc in reservation.errors}
+    for item in good:
+        if item.relpath in failed:
+            result.errors.append(f"{item.source}: {failed[item.relpath]}")
+            continue
+        result.copied.append(item)
         if on_file is not None:
             on_file(item)
-    return result

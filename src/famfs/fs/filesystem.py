@@ -1,12 +1,25 @@
-"""A famfs filesystem on one device: replay, checks, and the master's append operations."""
+"""A famfs filesystem on one device: replay, checks, and the master's append operations.
+
+Files are created data before metadata. `reserve` takes space for new files under the log lock
+and holds it (famfs.holds) for this process; the caller writes the files' bytes into their
+extents; `Reservation.commit` makes the bytes durable and only then appends the log entries,
+each fully validated first. A process killed at any point before the append leaves no entry and
+no held space; a kill during the append leaves either every entry of the batch or none (the log
+header's counters move in one store). `create_files` reserves and logs at once, for files whose
+contents the caller does not write.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import mmap
+import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from famfs.alloc import MIN_BUCKET_SIZE, Allocator, Collision, InterleaveParams
+from famfs.alloc import MIN_BUCKET_SIZE, Allocator, Collision, InterleaveParams, SpaceMap
 from famfs.device import Device
 from famfs.errors import (
     CorruptError,
@@ -15,6 +28,7 @@ from famfs.errors import (
     FamfsError,
     IsDirectoryError,
     LogFullError,
+    NoSpaceError,
     NotDirectoryError,
     NotFoundError,
     PathError,
@@ -23,16 +37,24 @@ from famfs.errors import (
 )
 from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
+from famfs.holds import DeviceHolds
 from famfs.log import MetadataLog
 from famfs.omf.fmap import FileMap, Segment, check_fmap
-from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RW, MAX_ALLOC_UNITS, MAX_DEVICES, data_start
+from famfs.omf.layout import (
+    FILE_FLAG_ALL_HOSTS_RW,
+    MAX_ALLOC_UNITS,
+    MAX_DEVICES,
+    META_DIR,
+    data_start,
+    round_up,
+)
 from famfs.omf.log import AddDaxdevEntry, FileEntry, LogEntry, MkdirEntry, Payload, check_relpath
 from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
 
 
 @dataclass(frozen=True)
 class NewFile:
-    """One file for `Filesystem.create_files`: path, size in bytes, and its attributes."""
+    """One file to create: path, size in bytes, and its attributes."""
 
     relpath: str
     size: int
@@ -49,43 +71,103 @@ class ReplayStats:
     new_directories: int
 
 
+@dataclass
+class Reservation:
+    """Files whose space this process holds and whose entries are not logged yet.
+
+    `files` has one File per requested spec, in order: a file already logged at that path with
+    that size (it gets no new entry), or a new File (index None) whose extents the caller fills
+    before `commit`. `errors` collects the specs `commit` could not log, with the reason.
+    Leaving a `with` block aborts whatever was not committed.
+    """
+
+    fs: Filesystem
+    files: list[File]
+    pending: list[File]
+    errors: list[tuple[File, FamfsError]] = field(default_factory=list)
+    done: bool = False
+
+    def commit(self) -> list[File]:
+        """Flush the new files' bytes, then log them (see Filesystem.commit)."""
+        return self.fs.commit(self)
+
+    def abort(self) -> None:
+        """Give the held space back; nothing is logged."""
+        self.fs.abort(self)
+
+    def discard(self, node: File) -> None:
+        """Leave new file `node` out (its bytes could not be written): it is not logged, and
+        its space is free again at once."""
+        if node in self.pending:
+            self.pending.remove(node)
+            self.files.remove(node)
+            self.fs._release([node])
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.done:
+            self.abort()
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_fallocate = _libc.fallocate
+_fallocate.restype = ctypes.c_int
+_fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+
+
 class Filesystem:
     """The famfs on `path`, replayed from its log.
 
     Opening checks the superblock and log header and replays every valid entry; a bad entry
     raises CorruptError naming it, and nothing past it is applied. `refresh()` replays entries
-    appended since (by this or another process or host).
+    appended since (by this or another process or host). `problems` lists what is wrong with the
+    filesystem as a whole (a device shorter than its superblock says); writes are refused then.
     """
 
     def __init__(self, path: str, writable: bool = False) -> None:
         self.device = Device(path, writable)
+        self.holds = DeviceHolds(path)
+        self.problems: list[str] = []
         try:
             self.sb = Superblock.decode(self.device.buf[:SUPERBLOCK_SIZE], self.device.size)
             self.log = MetadataLog(self.device, self.sb)
             self.namespace = Namespace()
-            self.allocator = Allocator(self.sb.device_size, self.sb.log_len, self.sb.alloc_unit)
-            self.data_start = data_start(self.sb.log_len)
+            if self.device.size < self.sb.device_size:
+                self.problems.append(
+                    f"{path}: the device is {self.device.size} bytes, but its superblock "
+                    f"records {self.sb.device_size}: it was truncated or is the wrong device")
             # Extents are checked against the smaller of the recorded and actual size, so no
-            # entry can make us touch memory past the end of the device.
-            self.device_sizes: dict[int, int] = {0: min(self.sb.device_size, self.device.size)}
+            # entry can make us touch memory past the end of the device; the allocator works
+            # within the same bound.
+            usable = min(self.sb.device_size, self.device.size)
+            self.allocator = Allocator(usable, self.sb.log_len, self.sb.alloc_unit)
+            self.data_start = data_start(self.sb.log_len)
+            self.device_sizes: dict[int, int] = {0: usable}
             self.applied = 0
             self.refresh()
         except CorruptError as exc:
-            with contextlib.suppress(DeviceError):
-                self.device.close()
+            self._close_quietly()
+            if self.problems and exc.field.startswith("fmap"):
+                exc.with_message(f"{exc} ({self.problems[0]})")
             raise exc.on_device(path) from None
         except BaseException:
-            # A failed check's traceback may still hold views into the mapping; the mapping
-            # then goes when they do, and the check's error is the one to report.
-            with contextlib.suppress(DeviceError):
-                self.device.close()
+            self._close_quietly()
             raise
+
+    def _close_quietly(self) -> None:
+        self.holds.close()
+        with contextlib.suppress(DeviceError):
+            self.device.close()
 
     @property
     def path(self) -> str:
         return self.device.path
 
     def close(self) -> None:
+        """Close the device. Space still held by unfinished reservations is given back."""
+        self.holds.close()
         self.device.close()
 
     def __enter__(self) -> Filesystem:
@@ -109,8 +191,7 @@ class Filesystem:
     def _apply(self, entry: LogEntry, mark: bool) -> Node | None:
         index, payload = entry.seqnum, entry.payload
         if isinstance(payload, FileEntry):
-            check_fmap(payload.fmap, payload.size, index, self.sb.alloc_unit, self.device_sizes,
-                       self.data_start)
+            self._check_file_entry(payload, index)
             if mark:
                 self.allocator.mark(payload.fmap, index)
             node = self.namespace.apply(index, payload)
@@ -121,6 +202,10 @@ class Filesystem:
             node = None
         self.applied = index + 1
         return node
+
+    def _check_file_entry(self, payload: FileEntry, index: int) -> None:
+        check_fmap(payload.fmap, payload.size, index, self.sb.alloc_unit, self.device_sizes,
+                   self.data_start)
 
     def _add_device(self, index: int, dev: AddDaxdevEntry) -> None:
         if not 0 < dev.index < MAX_DEVICES:
@@ -146,13 +231,16 @@ class Filesystem:
 
     def check_master(self, what: str) -> None:
         """RoleError unless this host is the master (the only host that may `what`, e.g.
-        'create files'); UsageError if the device was opened read-only."""
+        'create files'); UsageError if the device was opened read-only; DeviceError if the
+        filesystem has a problem that makes writing unsafe (a short device)."""
         me = system_uuid()
         if me != self.sb.system_uuid:
             raise RoleError(f"this host ({me}) is a client of the famfs on {self.path}; only "
                             f"its master ({self.sb.system_uuid}) may {what}")
         if not self.device.writable:
             raise UsageError(f"{self.path} was opened read-only; cannot {what}")
+        if self.problems:
+            raise DeviceError(f"cannot {what}: {self.problems[0]}")
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -165,73 +253,216 @@ class Filesystem:
             raise IsDirectoryError(f"{relpath or '/'}: is a directory, not a file")
         return node
 
-    # --- appends (master only) ----------------------------------------------------------
+    # --- creating files: reserve, write, commit -----------------------------------------
 
-    def create_files(self, specs: Sequence[NewFile]) -> list[File]:
-        """Allocate and log `specs` in one append. A spec whose path is a file of the same size
-        already yields that file (no new entry); a different size or a directory is an error.
-        Errors are raised before anything is written; nothing is half-logged."""
+    def reserve(self, specs: Sequence[NewFile]) -> Reservation:
+        """Take space for `specs` and hold it for this process (master only).
+
+        A spec whose path is a logged file of the same size yields that file (no new entry);
+        a different size, a directory, a missing parent or a reserved name is an error, raised
+        before anything is taken. The new files' backing store is reserved (image files), so
+        writing their bytes cannot fault. Write the bytes, then `commit`.
+        """
         self.check_master("create files")
         with self.device.append_lock():
-            self.refresh()
-            head = self.log.header()
-            result: list[File | None] = []
-            pending: list[tuple[int, NewFile]] = []
-            seen: set[str] = set()
-            for spec in specs:
-                check_relpath(spec.relpath)
-                if spec.size <= 0:
-                    raise UsageError(f"{spec.relpath}: size {spec.size} must be positive")
-                if spec.interleave is not None:
-                    spec.interleave.check(self.sb.device_size, self.sb.alloc_unit,
-                                          min_bucket=self.min_bucket_size())
-                existing = self.namespace.find(spec.relpath)
-                if existing is not None:
-                    if not isinstance(existing, File):
-                        raise ExistsError(f"{spec.relpath}: exists and is a directory")
-                    if existing.size != spec.size:
-                        raise ExistsError(f"{spec.relpath}: exists with size {existing.size}, "
-                                          f"not {spec.size}")
-                    result.append(existing)
-                    continue
-                if spec.relpath in seen:
-                    raise ExistsError(f"{spec.relpath}: named twice")
-                seen.add(spec.relpath)
-                self._check_parent(spec.relpath, seen)
-                pending.append((len(result), spec))
-                result.append(None)
-            if head.next_index + len(pending) > head.slots:
-                raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
-                                   f"{len(pending)} more needed")
-            checkpoint = self.allocator.checkpoint()
-            payloads: list[Payload] = []
-            try:
-                for _, spec in pending:
-                    fmap = self._allocate(spec)
-                    payloads.append(FileEntry(spec.relpath, spec.size, fmap, spec.mode,
-                                              spec.uid, spec.gid, FILE_FLAG_ALL_HOSTS_RW))
-            except FamfsError:
-                self.allocator.rollback(checkpoint)
-                raise
-            if payloads:
-                first = self.log.append(payloads)
-                for i, payload in enumerate(payloads):
-                    node = self._apply(LogEntry(first + i, payload), mark=False)
-                    assert isinstance(node, File)
-                    result[pending[i][0]] = node
-            return [node for node in result if node is not None]
+            return self._reserve(specs, hold=True)
+
+    def _reserve(self, specs: Sequence[NewFile], hold: bool) -> Reservation:
+        self.refresh()
+        files: list[File] = []
+        pending: list[File] = []
+        seen: set[str] = set()
+        for spec in specs:
+            existing = self._plan(spec, seen)
+            if existing is not None:
+                files.append(existing)
+                continue
+            node = File(spec.relpath, spec.mode & 0o7777, spec.uid, spec.gid, None)
+            files.append(node)
+            pending.append(node)
+        head = self.log.header()
+        if head.next_index + len(pending) > head.slots:
+            raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
+                               f"{len(pending)} more needed")
+        taken = self._held_space()
+        by_path = {spec.relpath: spec for spec in specs}
+        for node in pending:
+            spec = by_path[node.relpath]
+            fmap = self._allocate(spec, taken)
+            node.entry = FileEntry(spec.relpath, spec.size, fmap, spec.mode, spec.uid, spec.gid,
+                                   FILE_FLAG_ALL_HOSTS_RW)
+            self._check_file_entry(node.entry, head.next_index)
+            for ext in fmap.all_extents():
+                space = taken.get(ext.devindex)
+                if space is None:
+                    space = taken[ext.devindex] = SpaceMap(self.allocator.maps[ext.devindex].aus)
+                first, end = self.allocator.aus_of(ext)
+                space.add(first, end)
+        reservation = Reservation(self, files, pending)
+        try:
+            for node in pending:
+                self._reserve_backing(node)
+                if hold:
+                    for ext in node.entry.fmap.all_extents():
+                        self.holds.hold(ext.offset, ext.length)
+        except BaseException:
+            self._release(pending)
+            raise
+        return reservation
+
+    def _plan(self, spec: NewFile, seen: set[str]) -> File | None:
+        """Check one spec; the logged file it names already, or None for a new file."""
+        check_name(spec.relpath)
+        if spec.size <= 0:
+            raise UsageError(f"{spec.relpath}: size {spec.size} must be positive")
+        if spec.interleave is not None:
+            spec.interleave.check(self.sb.device_size, self.sb.alloc_unit,
+                                  min_bucket=self.min_bucket_size())
+        existing = self.namespace.find(spec.relpath)
+        if existing is not None:
+            if not isinstance(existing, File):
+                raise ExistsError(f"{spec.relpath}: exists and is a directory")
+            if existing.size != spec.size:
+                raise ExistsError(f"{spec.relpath}: exists with size {existing.size}, "
+                                  f"not {spec.size}")
+            return existing
+        if spec.relpath in seen:
+            raise ExistsError(f"{spec.relpath}: named twice")
+        seen.add(spec.relpath)
+        self._check_parent(spec.relpath)
+        return None
+
+    def _held_space(self) -> dict[int, SpaceMap]:
+        """AUs held by live reservations of any process on this host, by device index."""
+        au = self.sb.alloc_unit
+        space = SpaceMap(self.allocator.maps[0].aus)
+        for offset, length in self.holds.held():
+            space.add(offset // au, -(-(offset + length) // au))
+        return {0: space}
+
+    def _reserve_backing(self, node: File) -> None:
+        """Make sure the image file has storage for the bytes of `node` (fallocate), so that
+        writing them cannot fault. DAX devices have their memory already."""
+        if self.device.is_dax:
+            return
+        page = mmap.PAGESIZE
+        for offset, length in _device_runs(node.entry.fmap, node.size):
+            start = offset - offset % page
+            n = round_up(offset + length, page) - start
+            if _fallocate(self.device.fd, 0, start, n) != 0:
+                err = ctypes.get_errno()
+                if err in (errno.EOPNOTSUPP, errno.ENOSYS):
+                    return
+                if err == errno.ENOSPC:
+                    raise NoSpaceError(f"{node.relpath}: no room in the backing store of "
+                                       f"{self.path} for {n} bytes at {start:#x} (the image "
+                                       f"file's filesystem is full)")
+                raise DeviceError(f"{self.path}: cannot reserve storage for {node.relpath}: "
+                                  f"{os.strerror(err)}", err)
+
+    def commit(self, reservation: Reservation) -> list[File]:
+        """Log the reservation's new files, data before metadata: their bytes are flushed
+        first, then each entry is checked again (its path may have been taken meanwhile by
+        another process) and the good ones are appended in one batch. Returns the logged
+        files in spec order (already-logged ones included); the ones that could not be logged
+        are in `reservation.errors`. The held space is given back either way."""
+        if reservation.done:
+            raise UsageError("this reservation was committed or aborted already")
+        self.check_master("create files")
+        try:
+            for node in reservation.pending:
+                self.flush_file(node)
+            with self.device.append_lock():
+                self.refresh()
+                good: list[File] = []
+                for node in reservation.pending:
+                    problem = self._still_free(node)
+                    if problem is None:
+                        good.append(node)
+                    else:
+                        reservation.errors.append((node, problem))
+                logged = self._append_files(good)
+        finally:
+            self._release(reservation.pending)
+            reservation.done = True
+        failed = {id(node) for node, _ in reservation.errors}
+        out: list[File] = []
+        for node in reservation.files:
+            if node.index is not None:
+                out.append(node)
+            elif id(node) not in failed:
+                out.append(logged[id(node)])
+        return out
+
+    def _still_free(self, node: File) -> FamfsError | None:
+        """Why `node` cannot be logged now, or None."""
+        existing = self.namespace.find(node.relpath)
+        if existing is not None:
+            return ExistsError(f"{node.relpath}: was created by another process meanwhile")
+        try:
+            self._check_parent(node.relpath)
+        except FamfsError as exc:
+            return exc
+        if self.allocator.collides(node.entry.fmap):
+            return NoSpaceError(f"{node.relpath}: its space was logged by another process "
+                                f"meanwhile")
+        return None
+
+    def _append_files(self, nodes: list[File]) -> dict[int, File]:
+        """Append FILE entries for `nodes` (checked) and apply them; {id(node): logged File}."""
+        if not nodes:
+            return {}
+        payloads: list[Payload] = [node.entry for node in nodes]
+        first = self.log.append(payloads)
+        self.log.flush()
+        out: dict[int, File] = {}
+        for i, node in enumerate(nodes):
+            made = self._apply(LogEntry(first + i, node.entry), mark=True)
+            assert isinstance(made, File)
+            out[id(node)] = made
+        return out
+
+    def abort(self, reservation: Reservation) -> None:
+        """Give back the space of a reservation that will not be committed."""
+        if not reservation.done:
+            self._release(reservation.pending)
+            reservation.done = True
+
+    def _release(self, pending: list[File]) -> None:
+        for node in pending:
+            if node.entry is None:
+                continue
+            for ext in node.entry.fmap.all_extents():
+                self.holds.release(ext.offset, ext.length)
+
+    def create_files(self, specs: Sequence[NewFile]) -> list[File]:
+        """Allocate and log `specs` at once, for files whose bytes the caller does not write
+        (their contents are whatever the space held). Errors are raised before anything is
+        written (see `reserve`); nothing is half-logged."""
+        self.check_master("create files")
+        with self.device.append_lock():
+            reservation = self._reserve(specs, hold=False)
+            logged = self._append_files(reservation.pending)
+            reservation.done = True
+        return [node if node.index is not None else logged[id(node)]
+                for node in reservation.files]
+
+    def create_file(self, relpath: str, size: int, mode: int = 0o644, uid: int = 0,
+                    gid: int = 0, interleave: InterleaveParams | None = None) -> File:
+        """Allocate and log one file of exactly `size` bytes (see create_files)."""
+        return self.create_files([NewFile(relpath, size, mode, uid, gid, interleave)])[0]
 
     def min_bucket_size(self) -> int:
         """Smallest interleave bucket allowed: the reference's 1 GiB, or less on an image too
         small to hold such buckets (small images are allowed on purpose)."""
         return min(MIN_BUCKET_SIZE, self.sb.device_size // 64)
 
-    def _allocate(self, spec: NewFile) -> FileMap:
+    def _allocate(self, spec: NewFile, taken: dict[int, SpaceMap]) -> FileMap:
         if spec.interleave is not None:
-            return self.allocator.alloc_interleaved(spec.size, spec.interleave)
-        return self.allocator.alloc_contiguous(spec.size)
+            return self.allocator.alloc_interleaved(spec.size, spec.interleave, taken=taken)
+        return self.allocator.alloc_contiguous(spec.size, taken=taken)
 
-    def _check_parent(self, relpath: str, pending_paths: set[str]) -> None:
+    def _check_parent(self, relpath: str) -> None:
         if "/" not in relpath:
             return
         parent = relpath.rsplit("/", 1)[0]
@@ -240,17 +471,14 @@ class Filesystem:
             try:
                 self.namespace.lookup(parent)
             except PathError as exc:
-                raise PathError(f"{relpath}: {exc}") from None
+                raise type(exc)(f"{relpath}: {exc}") from None
             except NotFoundError:
                 raise NotFoundError(f"{relpath}: parent directory {parent} does not "
                                     f"exist") from None
         if not isinstance(node, Directory):
             raise NotDirectoryError(f"{relpath}: {parent} is a file, not a directory")
 
-    def create_file(self, relpath: str, size: int, mode: int = 0o644, uid: int = 0,
-                    gid: int = 0, interleave: InterleaveParams | None = None) -> File:
-        """Allocate and log one file of exactly `size` bytes (see create_files)."""
-        return self.create_files([NewFile(relpath, size, mode, uid, gid, interleave)])[0]
+    # --- directories and clones ---------------------------------------------------------
 
     def mkdir(self, relpath: str, parents: bool = False, mode: int = 0o755, uid: int = 0,
               gid: int = 0) -> Directory:
@@ -258,7 +486,7 @@ class Filesystem:
         with it, missing parents are created and existing directories accepted."""
         self.check_master("make directories")
         relpath = relpath.strip("/")
-        check_relpath(relpath)
+        check_name(relpath)
         with self.device.append_lock():
             self.refresh()
             parts = relpath.split("/")
@@ -277,6 +505,7 @@ class Filesystem:
             if todo:
                 payloads: list[Payload] = [MkdirEntry(p, mode, uid, gid) for p in todo]
                 first = self.log.append(payloads)
+                self.log.flush()
                 for i, payload in enumerate(payloads):
                     self._apply(LogEntry(first + i, payload), mark=False)
             node = self.namespace.lookup(relpath)
@@ -290,11 +519,13 @@ class Filesystem:
         with self.device.append_lock():
             self.refresh()
             source = self.file(src)
-            check_relpath(dst)
+            check_name(dst)
             self.namespace.check_new(dst)
             payload = FileEntry(dst, source.size, source.entry.fmap, source.mode, source.uid,
                                 source.gid, source.entry.flags)
+            self._check_file_entry(payload, self.applied)
             first = self.log.append([payload])
+            self.log.flush()
             node = self._apply(LogEntry(first, payload), mark=True)
             assert isinstance(node, File)
             return node
@@ -318,25 +549,56 @@ class Filesystem:
                         for s in self.segments(node, offset, length))
 
     def write(self, node: File, offset: int, data: bytes | memoryview) -> int:
-        """Write `data` at `offset`, clipped to the file size; return bytes written."""
+        """Write `data` at `offset`, clipped to the file size; return bytes written. The device
+        is written with pwrite, so a full backing store is an error, never a fault."""
         view = memoryview(data).cast("B")
         done = 0
-        buf = self.device.buf
         if not self.device.writable:
             raise UsageError(f"{node.relpath}: {self.path} was opened read-only")
         for s in self.segments(node, offset, len(view)):
-            buf[s.dev_offset:s.dev_offset + s.length] = view[done:done + s.length]
+            self.device.pwrite(s.dev_offset, view[done:done + s.length])
             done += s.length
         return done
 
     def flush_file(self, node: File) -> None:
-        """msync every extent of `node`: durable and visible to other hosts."""
-        for ext in node.entry.fmap.all_extents():
-            if ext.devindex == 0:
-                self.device.flush(ext.offset, ext.length)
+        """msync the bytes of `node`: durable and visible to other hosts."""
+        for offset, length in _device_runs(node.entry.fmap, node.size):
+            self.device.flush(offset, length)
 
     # --- checks -------------------------------------------------------------------------
 
     @property
     def collisions(self) -> list[Collision]:
         return self.allocator.collisions
+
+
+def check_name(relpath: str) -> None:
+    """PathError unless `relpath` may name a new file or directory: a valid famfs path that
+    does not use the name the mount reserves for its metadata files."""
+    check_relpath(relpath)
+    if relpath == META_DIR or relpath.startswith(META_DIR + "/"):
+        raise PathError(f"{relpath}: the name {META_DIR} is reserved in the filesystem root "
+                        f"for the mount's metadata files")
+
+
+def _device_runs(fmap: FileMap, size: int) -> list[tuple[int, int]]:
+    """(device offset, bytes) runs that hold the first `size` bytes of `fmap`, merged where
+    they touch, in device order (device 0 only: the device this filesystem opens)."""
+    if fmap.interleave is None:
+        runs = []
+        left = size
+        for ext in fmap.extents:
+            if left <= 0:
+                break
+            n = min(ext.length, left)
+            runs.append((ext.offset, n))
+            left -= n
+        return runs
+    pieces = sorted((s.dev_offset, s.length) for s in fmap.segments(0, size))
+    merged: list[tuple[int, int]] = []
+    for offset, length in pieces:
+        if merged and merged[-1][0] + merged[-1][1] == offset:
+            merged[-1] = (merged[-1][0], merged[-1][1] + length)
+        else:
+            merged.append((offset, length))
+    return merged

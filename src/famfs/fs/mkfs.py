@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import uuid
 
 from famfs.device import Device, create_image, is_device_path
@@ -29,8 +31,10 @@ def mkfs(path: str, log_len: int = DEFAULT_LOG_LEN, force: bool = False,
          size: int | None = None) -> Superblock:
     """Write a superblock and an empty log on `path`; this host becomes the master.
 
-    With `size`, an image file is created (or grown) to `size` bytes first. A device that holds
-    a famfs superblock (of any version) is refused unless `force`; a mounted device always is.
+    With `size`, an image file is created (or grown) to `size` bytes first; an image this call
+    created is removed again if mkfs fails. A device that holds a famfs superblock (of any
+    version), or a regular file holding any non-zero byte, is refused unless `force`; a
+    mounted device always is.
     """
     check_log_len(log_len)
     need = min_device_size(log_len)
@@ -46,8 +50,8 @@ def mkfs(path: str, log_len: int = DEFAULT_LOG_LEN, force: bool = False,
         if size < need:
             raise UsageError(f"{path}: {size} bytes is too small; a log of {log_len} bytes "
                              f"needs a device of at least {need} bytes")
-        if exists and not force and _holds_famfs(path):
-            raise FamfsError(f"{path}: holds a famfs filesystem already; use -f to overwrite it")
+        if exists and not force:
+            _check_overwrite(path)
     elif not exists:
         raise DeviceError(f"{path}: no such image file or DAX device (use --size to create an "
                           f"image)")
@@ -62,12 +66,55 @@ def mkfs(path: str, log_len: int = DEFAULT_LOG_LEN, force: bool = False,
         raise
 
 
-def _holds_famfs(path: str) -> bool:
+ZERO_SCAN_CHUNK = 4 * 1024 * 1024
+"""Bytes read at a time when checking that an image file holds no data."""
+
+
+def _check_overwrite(path: str) -> None:
+    """FamfsError unless `path` may be made a famfs without -f: it holds no famfs superblock
+    (of any version) and, if it is a regular file, no data (every byte zero or a hole)."""
     try:
-        with open(path, "rb") as fh:
-            return has_superblock_magic(fh.read(8))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        raise DeviceError(f"{path}: cannot read: {exc.strerror}") from None
+        raise DeviceError(f"{path}: cannot read: {exc.strerror}", exc.errno) from None
+    try:
+        if has_superblock_magic(os.pread(fd, 8, 0)):
+            raise FamfsError(f"{path}: holds a famfs filesystem already; use -f to overwrite "
+                             f"it")
+        if stat.S_ISREG(os.fstat(fd).st_mode) and _holds_data(fd):
+            raise FamfsError(f"{path}: holds data that is not a famfs filesystem; use -f to "
+                             f"overwrite it")
+    except FamfsError:
+        raise
+    except OSError as exc:
+        raise DeviceError(f"{path}: cannot read: {exc.strerror}", exc.errno) from None
+    finally:
+        os.close(fd)
+
+
+def _holds_data(fd: int) -> bool:
+    """Whether the regular file `fd` has a non-zero byte (holes are skipped, not read)."""
+    size = os.fstat(fd).st_size
+    pos = 0
+    while pos < size:
+        try:
+            pos = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only holes from here on
+                return False
+            raise
+        try:
+            hole = os.lseek(fd, pos, os.SEEK_HOLE)
+        except OSError:
+            hole = size
+        while pos < hole:
+            chunk = os.pread(fd, min(ZERO_SCAN_CHUNK, hole - pos), pos)
+            if not chunk:
+                return False
+            if chunk.count(0) != len(chunk):
+                return True
+            pos += len(chunk)
+    return False
 
 
 def _write_empty_fs(path: str, log_len: int, force: bool, need: int) -> Superblock:
@@ -75,14 +122,18 @@ def _write_empty_fs(path: str, log_len: int, force: bool, need: int) -> Superblo
         if dev.size < need:
             raise UsageError(f"{path}: {dev.size} bytes is too small; a log of {log_len} bytes "
                              f"needs a device of at least {need} bytes")
-        if has_superblock_magic(dev.buf[:8]) and not force:
-            raise FamfsError(f"{path}: holds a famfs filesystem already; use -f to overwrite it")
+        if not force:
+            _check_overwrite(path)
         name = os.path.abspath(path) if not path.startswith("/dev/") else path
         sb = Superblock(log_len=log_len, device_size=dev.size, device_name=name[:63],
                         fs_uuid=uuid.uuid4(), dev_uuid=uuid.uuid4(), system_uuid=system_uuid())
-        dev.write(LOG_OFFSET, bytes(log_len))
-        dev.write(LOG_OFFSET, LogHeader(log_len=log_len).encode())
-        dev.write(0, sb.encode())
+        # Written with pwrite: an image whose filesystem runs out of room is an error here,
+        # not a fault later. The superblock goes last, so a failed mkfs leaves no famfs.
+        zeros = bytes(min(log_len, ZERO_SCAN_CHUNK))
+        for off in range(0, log_len, len(zeros)):
+            dev.pwrite(LOG_OFFSET + off, zeros[:log_len - off])
+        dev.pwrite(LOG_OFFSET, LogHeader(log_len=log_len).encode())
+        dev.pwrite(0, sb.encode())
         dev.flush(0, LOG_OFFSET + log_len)
         return Superblock.decode(dev.buf[:200], dev.size)
 

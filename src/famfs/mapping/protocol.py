@@ -14,13 +14,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from famfs.mapping.iomap import MappingError
-from famfs.omf.layout import MAX_DEVICES
+from famfs.omf.layout import MAX_DEVICES, META_DIR
 
 FMAP_XATTR = "user.famfs.fmap"
 DAXDEV_XATTR_PREFIX = "user.famfs.daxdev."
 LOGPLAY_XATTR = "user.famfs.logplay"
 
-META_DIR = ".meta"
 SUPERBLOCK_NAME = ".superblock"
 LOG_NAME = ".log"
 SUPERBLOCK_FILE = f"{META_DIR}/{SUPERBLOCK_NAME}"

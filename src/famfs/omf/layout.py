@@ -30,10 +30,14 @@ MAX_SIMPLE_EXTENTS = 16
 MAX_INTERLEAVED_EXTENTS = 1
 MAX_STRIPS = 16
 MAX_DEVICES = 64
-MAX_ALLOC_UNITS = 1 << 25
-"""Most allocation units a device may have (64 TiB at 2 MiB): bounds the allocation bitmap a
-recorded device size (not covered by any CRC) can make a reader build."""
 """Slots in a connection's device table; device indices are below this."""
+MAX_ALLOC_UNITS = 1 << 25
+"""Most allocation units a device may have (64 TiB at 2 MiB): bounds what a recorded device
+size (not covered by any CRC) can make a reader consider."""
+
+META_DIR = ".meta"
+"""The name a mount reserves in the filesystem root for its metadata files (.meta/.superblock,
+.meta/.log): no file or directory may be created under it."""
 
 FILE_FLAG_ALL_HOSTS_RO = 1
 FILE_FLAG_ALL_HOSTS_RW = 2

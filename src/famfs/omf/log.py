@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -148,8 +149,15 @@ _TYPE_FILE, _TYPE_MKDIR, _TYPE_ADD_DAXDEV = int(EntryType.FILE), int(EntryType.M
 
 
 def check_relpath(path: str) -> bytes:
-    """The encoded form of a famfs relative path, or PathError saying what is wrong with it."""
-    raw = path.encode()
+    """The on-media bytes of a famfs relative path, or PathError saying what is wrong with it.
+
+    Paths are bytes on media, as names are on Linux: a str here carries bytes that are not
+    UTF-8 as surrogate escapes (os.fsencode / os.fsdecode), so any name round-trips exactly."""
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:
+        raise PathError(f"path {path.encode(errors='backslashreplace').decode()!r} cannot be "
+                        f"encoded as file-name bytes") from None
     if len(raw) >= MAX_PATH:
         raise PathError(f"path {path!r} is {len(raw)} bytes; famfs paths are at most "
                         f"{MAX_PATH - 1} bytes")
@@ -168,10 +176,7 @@ def _decode_relpath(raw: bytes, index: int) -> str:
     if nul < 0:
         raise CorruptError("log entry", "relpath", "not NUL-terminated", index)
     name = raw[:nul]
-    try:
-        text = name.decode()
-    except UnicodeDecodeError:
-        raise CorruptError("log entry", "relpath", f"{name!r} is not UTF-8", index) from None
+    text = os.fsdecode(name)
     # Fast path for the common case: no '.' at all (so no '.' or '..' component), no empty
     # component, not absolute. Anything else gets the full check and its message.
     if name and b"." not in name and b"//" not in name and name[0] != 0x2F \

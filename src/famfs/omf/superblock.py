@@ -86,6 +86,10 @@ class Superblock:
         if version != SUPERBLOCK_VERSION:
             raise WrongVersionError("superblock", "version",
                                     f"version {version}, this tool reads {SUPERBLOCK_VERSION}")
+        if major != OMF_MAJOR:
+            raise WrongVersionError("superblock", "omf_major",
+                                    f"on-media format {major}.{minor}, this tool reads "
+                                    f"{OMF_MAJOR}.x")
         if alloc_unit not in (ALLOC_UNIT, 4096):
             raise CorruptError("superblock", "alloc_unit", f"{alloc_unit:#x} is not 2 MiB or 4 KiB")
         if log_offset != LOG_OFFSET:

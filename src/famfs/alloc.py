@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from famfs.errors import NoSpaceError, UsageError
-from famfs.omf.fmap import FileMap, SimpleExtent
+from famfs.omf.fmap import MAX_CHUNK_SIZE, FileMap, SimpleExtent
 from famfs.omf.layout import MAX_STRIPS, SUPERBLOCK_REGION, GiB, data_start, is_power_of_two
 
 MAX_BUCKETS = 64
@@ -133,9 +133,9 @@ class InterleaveParams:
         if not is_power_of_two(self.chunk_size) or self.chunk_size % alloc_unit:
             raise UsageError(f"chunk size {self.chunk_size:#x} must be a power of two and a "
                              f"multiple of the allocation unit ({alloc_unit:#x})")
-        if self.chunk_size >= 1 << 32:
-            raise UsageError(f"chunk size {self.chunk_size:#x} must be below 4 GiB (file maps "
-                             f"carry it in 32 bits)")
+        if self.chunk_size > MAX_CHUNK_SIZE:
+            raise UsageError(f"chunk size {self.chunk_size:#x} must be at most "
+                             f"{MAX_CHUNK_SIZE:#x} (file maps carry it in 32 bits)")
         bucket = device_size // self.nbuckets
         if bucket < min_bucket:
             raise UsageError(f"{self.nbuckets} buckets of {bucket:#x} bytes: each bucket must be "

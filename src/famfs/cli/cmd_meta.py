@@ -91,7 +91,7 @@ def run_fsck(args: argparse.Namespace) -> int:
     report = fsck(device, keep_nodes=args.verbose)
     sys.stdout.write(report.render(human=args.human, verbose=args.verbose))
     if not report.ok:
-        problems = []
+        problems = list(report.problems)
         if report.collisions:
             first = report.collisions[0]
             problems.append(f"{len(report.collisions)} allocation collision(s), first at log "

@@ -261,8 +261,9 @@ def _under(rel: str, blocked: set[str]) -> bool:
 BATCH_FILES = 1000
 """Most files one reservation (and one log append) takes: other creators wait for the log lock
 only while a batch is reserved and while it is logged, never while its data is copied."""
-BATCH_BYTES = 1 << 30
-"""Most file bytes one batch takes, so a batch's held space stays bounded."""
+BATCH_BYTES = 64 << 20
+"""Most file bytes one batch takes (a bigger file is a batch of its own), so the space a copy
+holds unlogged, and what a kill throws away, stay bounded."""
 
 
 def _batches(items: list[CopyItem]) -> Iterator[list[CopyItem]]:

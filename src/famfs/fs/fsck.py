@@ -30,11 +30,13 @@ class FsckReport:
     collisions: list[Collision] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """What is wrong with the filesystem as a whole (a device shorter than its superblock)."""
 
     @property
     def ok(self) -> bool:
-        """No cross-links and no namespace conflicts."""
-        return not self.collisions and not self.conflicts
+        """No problems, no cross-links and no namespace conflicts."""
+        return not self.problems and not self.collisions and not self.conflicts
 
     @property
     def slots_used(self) -> int:
@@ -84,6 +86,8 @@ class FsckReport:
                 lines.append(f"  log entry {n.index}: {n.relpath}: {n.reason}")
         else:
             lines.append("no namespace conflicts")
+        for problem in self.problems:
+            lines.append(f"problem: {problem}")
         if verbose:
             lines.append("entries:")
             for node in sorted(self.nodes, key=lambda n: -1 if n.index is None else n.index):
@@ -117,7 +121,7 @@ def report_of(fs: Filesystem, keep_nodes: bool = False) -> FsckReport:
         directories=len(nodes) - len(files), file_bytes=sum(f.size for f in files),
         allocated=fs.allocator.used(), capacity=fs.allocator.capacity(),
         collisions=list(fs.collisions), conflicts=list(fs.namespace.conflicts),
-        nodes=nodes if keep_nodes else [],
+        nodes=nodes if keep_nodes else [], problems=list(fs.problems),
     )
 
 

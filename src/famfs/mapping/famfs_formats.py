@@ -1,6 +1,8 @@
 """The built-in famfs mapping formats: simple extents and interleaved extents.
 
-Both take a GET_FMAP reply as their blob and cache a compact table:
+Both take a GET_FMAP reply as their blob (extents aligned to pages at least, so that files of a
+famfs with a 4 KiB allocation unit are served too; the kernel's own rule is 2 MiB) and cache a
+compact table:
 
 - `famfs_simple`: extents laid end to end. When every extent but the last has the same
   power-of-two length, the extent holding an offset is found by a shift (O(1)); otherwise by a
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from famfs.mapping.formats import MappingFormat, MetaView, register_format
 from famfs.mapping.iomap import IoMap, IoMapType, MappingError
-from famfs.mapping.wire import GetFmapReply, decode_get_fmap
+from famfs.mapping.wire import PAGE_SIZE, GetFmapReply, decode_get_fmap
 from famfs.omf.fmap import ExtentType
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ class SimpleFormat(MappingFormat):
     name = SIMPLE_NAME
 
     def setup(self, blob: bytes) -> tuple[bytes, frozenset[int]]:
-        reply = decode_get_fmap(blob)
+        reply = decode_get_fmap(blob, align=PAGE_SIZE)
         _check_reply_type(reply, ExtentType.SIMPLE, self.name)
         meta = simple_meta(reply.file_size, [(e.devindex, e.offset, e.length)
                                              for e in reply.extents])
@@ -164,7 +166,7 @@ class InterleaveFormat(MappingFormat):
     name = INTERLEAVE_NAME
 
     def setup(self, blob: bytes) -> tuple[bytes, frozenset[int]]:
-        reply = decode_get_fmap(blob)
+        reply = decode_get_fmap(blob, align=PAGE_SIZE)
         _check_reply_type(reply, ExtentType.INTERLEAVE, self.name)
         meta = interleave_meta(reply.file_size, [
             (il.chunk_size, il.nbytes, [(s.devindex, s.offset, s.length) for s in il.strips])

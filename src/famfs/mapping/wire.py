@@ -22,9 +22,12 @@ MAX_WIRE_EXTENTS = 32
 """Limit on nextents (simple or interleaved) and on nstrips in one reply."""
 MAX_WIRE_STRIPS = 32
 WIRE_ALIGN = 2 * MiB
-"""Every extent offset and length is a multiple of this."""
+"""The kernel's rule: every extent offset and length is a multiple of this."""
 PAGE_SIZE = 4096
-"""The one chunk size allowed that is not a multiple of WIRE_ALIGN."""
+"""The one chunk size the kernel allows that is not a multiple of WIRE_ALIGN, and the alignment
+userspace readers accept (`decode_get_fmap(..., align=PAGE_SIZE)`): a famfs with a 4 KiB
+allocation unit, which the reference's checker accepts, has extents aligned to pages only.
+Those maps are served by this project's own server and clients; the kernel refuses them."""
 DAXDEV_NAME_LEN = 256
 MAX_LOFF = (1 << 63) - 1
 """Largest file or device byte offset (the kernel's loff_t is a signed 64-bit integer)."""
@@ -113,7 +116,8 @@ def _pack_extents(out: bytearray, extents: tuple[WireExtent, ...] | list[WireExt
 
 def encode_get_fmap(entry: FileEntry) -> bytes:
     """The GET_FMAP reply for the file of log entry `entry` (as the reference server sends it:
-    an interleaved map carries the file size in nbytes)."""
+    an interleaved map carries the file size in nbytes; an empty interleaved file, whose
+    nbytes may not be 0, carries what its strips hold in whole stripes)."""
     fmap = entry.fmap
     out = bytearray()
     if fmap.interleave is None:
@@ -123,7 +127,7 @@ def encode_get_fmap(entry: FileEntry) -> bytes:
     else:
         il = fmap.interleave
         out += _HEADER.pack(FileType.REG, 0, FMAP_VERSION, ExtentType.INTERLEAVE, 1, entry.size)
-        out += _IEXT.pack(il.nstrips, il.chunk_size, entry.size)
+        out += _IEXT.pack(il.nstrips, il.chunk_size, entry.size or fmap.capacity())
         _pack_extents(out, [WireExtent(s.devindex, s.offset, s.length) for s in il.strips])
     return bytes(out)
 
@@ -171,25 +175,27 @@ def _need(blob: bytes | memoryview, end: int, what: str) -> None:
         raise _reject(what, f"ends at byte {end}, past the end of the {len(blob)}-byte reply")
 
 
-def _extent(blob: bytes | memoryview, pos: int, name: str) -> WireExtent:
+def _extent(blob: bytes | memoryview, pos: int, name: str, align: int) -> WireExtent:
     _need(blob, pos + EXTENT_SIZE, name)
     dev, offset, length = _SIMPLE.unpack_from(blob, pos)
     if dev >= MAX_DEVICES:
         raise _reject(f"{name}.devindex", f"device index {dev} is not below {MAX_DEVICES}")
-    if offset % WIRE_ALIGN:
-        raise _reject(f"{name}.offset", f"{offset:#x} is not a multiple of 2 MiB")
+    if offset % align:
+        raise _reject(f"{name}.offset", f"{offset:#x} is not a multiple of {align:#x}")
     if length == 0:
         raise _reject(f"{name}.len", "empty extent")
-    if length % WIRE_ALIGN:
-        raise _reject(f"{name}.len", f"{length:#x} is not a multiple of 2 MiB")
+    if length % align:
+        raise _reject(f"{name}.len", f"{length:#x} is not a multiple of {align:#x}")
     if offset + length > MAX_LOFF:
         raise _reject(name, f"ends at {offset + length:#x}, past the largest device offset")
     return WireExtent(dev, offset, length)
 
 
-def decode_get_fmap(blob: bytes | memoryview) -> GetFmapReply:
+def decode_get_fmap(blob: bytes | memoryview, align: int = WIRE_ALIGN) -> GetFmapReply:
     """Parse and validate a GET_FMAP reply; MappingError names the first field that breaks a
-    rule. The blob must end exactly where its last structure ends."""
+    rule. The blob must end exactly where its last structure ends. Extent offsets and lengths
+    must be multiples of `align` (the kernel's 2 MiB by default; PAGE_SIZE for userspace
+    readers), chunk sizes multiples of it or exactly one page."""
     _need(blob, HEADER_SIZE, "header")
     ftype, _, version, ext_type, nextents, size = _HEADER.unpack_from(blob, 0)
     if ftype not in FileType._value2member_map_:
@@ -206,7 +212,7 @@ def decode_get_fmap(blob: bytes | memoryview) -> GetFmapReply:
     if ext_type == ExtentType.SIMPLE:
         extents = []
         for i in range(nextents):
-            extents.append(_extent(blob, pos, f"se[{i}]"))
+            extents.append(_extent(blob, pos, f"se[{i}]", align))
             pos += EXTENT_SIZE
         total = sum(e.length for e in extents)
         reply = GetFmapReply(FileType(ftype), ExtentType.SIMPLE, size, extents=tuple(extents))
@@ -220,14 +226,14 @@ def decode_get_fmap(blob: bytes | memoryview) -> GetFmapReply:
             pos += _IEXT.size
             if not 1 <= nstrips <= MAX_WIRE_STRIPS:
                 raise _reject(f"{name}.nstrips", f"{nstrips} (1..{MAX_WIRE_STRIPS} allowed)")
-            if chunk == 0 or (chunk % WIRE_ALIGN and chunk != PAGE_SIZE):
+            if chunk == 0 or (chunk % align and chunk != PAGE_SIZE):
                 raise _reject(f"{name}.chunk_size",
-                              f"{chunk:#x} is neither a multiple of 2 MiB nor one page")
+                              f"{chunk:#x} is neither a multiple of {align:#x} nor one page")
             if nbytes == 0:
                 raise _reject(f"{name}.nbytes", "0 bytes")
             strips = []
             for j in range(nstrips):
-                strips.append(_extent(blob, pos, f"{name}.strip[{j}]"))
+                strips.append(_extent(blob, pos, f"{name}.strip[{j}]", align))
                 pos += EXTENT_SIZE
             reach = min(s.length for s in strips) // chunk * chunk * nstrips
             if reach < nbytes:

@@ -136,6 +136,9 @@ _IEXT_HEAD = struct.Struct("<QQ")
 _SIMPLE_RUNS = [struct.Struct("<" + "QQQ" * n) for n in range(max(MAX_SIMPLE_EXTENTS,
                                                                   MAX_STRIPS) + 1)]
 FMAP_SIZE = 416
+MAX_CHUNK_SIZE = 1 << 31
+"""Largest interleave chunk size served: GET_FMAP carries the chunk size in 32 bits, and chunk
+sizes are powers of two."""
 
 
 def encode_fmap(fmap: FileMap) -> bytes:
@@ -197,6 +200,14 @@ def check_fmap(fmap: FileMap, size: int, index: int, alloc_unit: int,
             raise CorruptError("log entry", "fmap.ie_chunk_size",
                                f"{il.chunk_size:#x} is not a power of two multiple of the "
                                f"allocation unit", index)
+        if il.strips and min(s.length for s in il.strips) < il.chunk_size:
+            raise CorruptError("log entry", "fmap.ie_strips",
+                               f"a strip is shorter than one chunk ({il.chunk_size:#x} bytes)",
+                               index)
+        if il.chunk_size > MAX_CHUNK_SIZE:
+            raise CorruptError("log entry", "fmap.ie_chunk_size",
+                               f"{il.chunk_size:#x} is larger than {MAX_CHUNK_SIZE:#x}, the "
+                               f"largest chunk a file map can carry", index)
         prefix = "fmap.ie_strips"
     else:
         prefix = "fmap.se"

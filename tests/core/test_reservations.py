@@ -1,0 +1,114 @@
+"""Reserving space for files not logged yet: held for the reserving process, seen by every
+other allocator on the host, given back by commit, abort, discard or the holder's death."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from famfs.errors import ExistsError
+from famfs.fs.filesystem import Filesystem, NewFile
+from famfs.fs.mkfs import mkfs
+from famfs.omf.layout import MiB
+
+
+@pytest.fixture
+def image(image_path: str) -> str:
+    mkfs(image_path, size=256 * MiB)
+    return image_path
+
+
+def extents(node) -> list[tuple[int, int]]:
+    return [(e.offset, e.length) for e in node.entry.fmap.all_extents()]
+
+
+def test_a_reservation_logs_nothing_until_committed(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        reservation = fs.reserve([NewFile("a", 3 * MiB)])
+        assert fs.log.header().next_index == 0 and fs.namespace.find("a") is None
+        (node,) = reservation.commit()
+        assert fs.log.header().next_index == 1 and fs.file("a").entry == node.entry
+
+
+def test_reserved_space_is_not_handed_out_again_by_this_process(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        first = fs.reserve([NewFile("a", 4 * MiB)])
+        second = fs.reserve([NewFile("b", 4 * MiB)])
+        assert set(extents(first.files[0])).isdisjoint(extents(second.files[0]))
+        first.commit()
+        second.commit()
+        assert not fs.collisions
+
+
+def test_another_process_avoids_space_held_here(image: str, host_uuid: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        held = fs.reserve([NewFile("held", 8 * MiB)])
+        code = ("import sys; from famfs.fs.filesystem import Filesystem\n"
+                "with Filesystem(sys.argv[1], writable=True) as fs:\n"
+                "    f = fs.create_file('other', 8 * 1024 * 1024)\n"
+                "    print(f.entry.fmap.extents[0].offset)")
+        out = subprocess.run([sys.executable, "-c", code, image], check=True,
+                             capture_output=True, text=True).stdout
+        (offset, length), = extents(held.files[0])
+        assert not offset <= int(out) < offset + length
+        held.commit()
+        fs.refresh()
+        assert not fs.collisions
+
+
+def test_space_held_by_a_killed_process_is_free_again(image: str) -> None:
+    code = ("import sys, time; from famfs.fs.filesystem import Filesystem, NewFile\n"
+            "fs = Filesystem(sys.argv[1], writable=True)\n"
+            "r = fs.reserve([NewFile('doomed', 8 * 1024 * 1024)])\n"
+            "print(r.files[0].entry.fmap.extents[0].offset, flush=True)\n"
+            "time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, image], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        held_at = int(proc.stdout.readline())
+        with Filesystem(image, writable=True) as fs:
+            assert fs.create_file("probe", 8 * MiB).entry.fmap.extents[0].offset != held_at
+            proc.kill()
+            proc.wait()
+            assert fs.create_file("after", 8 * MiB).entry.fmap.extents[0].offset == held_at
+            assert fs.namespace.find("doomed") is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_an_aborted_reservation_frees_its_space_and_logs_nothing(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        with fs.reserve([NewFile("a", 4 * MiB)]) as reservation:
+            where = extents(reservation.files[0])
+        assert fs.log.header().next_index == 0
+        assert extents(fs.create_file("b", 4 * MiB)) == where
+
+
+def test_a_discarded_file_is_left_out_of_the_commit(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        reservation = fs.reserve([NewFile("keep", MiB), NewFile("drop", MiB)])
+        reservation.discard(reservation.files[1])
+        assert [n.relpath for n in reservation.commit()] == ["keep"]
+        assert fs.namespace.find("drop") is None
+
+
+def test_a_path_taken_meanwhile_is_reported_and_the_rest_logged(image: str) -> None:
+    with Filesystem(image, writable=True) as fs, Filesystem(image, writable=True) as other:
+        reservation = fs.reserve([NewFile("race", MiB), NewFile("free", MiB)])
+        other.create_file("race", MiB)
+        assert [n.relpath for n in reservation.commit()] == ["free"]
+        ((node, error),) = reservation.errors
+        assert node.relpath == "race" and isinstance(error, ExistsError)
+        fs.refresh()
+        assert not fs.collisions
+
+
+def test_a_logged_file_of_the_same_size_is_reused_not_reserved(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        logged = fs.create_file("same", 3 * MiB)
+        with fs.reserve([NewFile("same", 3 * MiB)]) as reservation:
+            assert reservation.files[0] is logged and reservation.pending == []

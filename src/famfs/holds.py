@@ -45,7 +45,6 @@ class DeviceHolds:
         self.path = path
         self._fd: int | None = None
         self._query_fd: int | None = None
-        self._mine: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def _open(self) -> int:
@@ -67,22 +66,17 @@ class DeviceHolds:
             except OSError as exc:
                 raise DeviceError(f"{self.path}: cannot hold [{offset:#x}, "
                                   f"{offset + length:#x}): {exc.strerror}", exc.errno) from None
-            self._mine[offset] = length
 
     def release(self, offset: int, length: int) -> None:
-        """Give back a range taken with `hold` (exactly as it was taken)."""
+        """Give back [offset, offset + length), or the part of it this process holds (a range
+        held in one piece may be given back in several)."""
         with self._lock:
-            if self._mine.pop(offset, None) is None or self._fd is None:
+            if self._fd is None or length <= 0:
                 return
             try:
                 _lock(self._fd, fcntl.F_OFD_SETLK, _F_UNLCK, offset, length)
             except OSError:
                 pass
-
-    def mine(self) -> list[tuple[int, int]]:
-        """The ranges this process holds, sorted."""
-        with self._lock:
-            return sorted(self._mine.items())
 
     def held(self) -> list[tuple[int, int]]:
         """Every range held on the device by any process (this one included), sorted and
@@ -125,4 +119,3 @@ class DeviceHolds:
                 if fd is not None:
                     os.close(fd)
             self._fd = self._query_fd = None
-            self._mine.clear()

@@ -379,15 +379,16 @@ def _copy_batch(fs: Filesystem, items: list[CopyItem], reservation: Reservation,
     outcomes = list(pool.map(one, pairs)) if pool is not None and len(pairs) > 1 \
         else [one(pair) for pair in pairs]
     good: list[CopyItem] = []
+    overwritten: list[File] = []
     for (item, node), error in zip(pairs, outcomes, strict=True):
         if error is not None:
             result.errors.append(error)
             reservation.discard(node)
-        elif node.index is not None:
-            fs.flush_file(node)
-            good.append(item)
-        else:
-            good.append(item)
+            continue
+        if node.index is not None:
+            overwritten.append(node)
+        good.append(item)
+    fs.flush_files(overwritten)
     reservation.commit()
     failed = {node.relpath: exc for node, exc in reservation.errors}
     for item in good:

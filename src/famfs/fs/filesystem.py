@@ -16,7 +16,7 @@ import ctypes
 import errno
 import mmap
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from famfs.alloc import MIN_BUCKET_SIZE, Allocator, Collision, InterleaveParams, SpaceMap
@@ -84,6 +84,10 @@ class Reservation:
     fs: Filesystem
     files: list[File]
     pending: list[File]
+    held: list[tuple[int, int]] = field(default_factory=list)
+    """(device offset, bytes) runs held for the pending files, merged."""
+    applied: int = 0
+    """Log entries replayed when the space was reserved."""
     errors: list[tuple[File, FamfsError]] = field(default_factory=list)
     done: bool = False
 
@@ -101,7 +105,7 @@ class Reservation:
         if node in self.pending:
             self.pending.remove(node)
             self.files.remove(node)
-            self.fs._release([node])
+            self.fs._release([(e.offset, e.length) for e in node.entry.fmap.all_extents()])
 
     def __enter__(self) -> Reservation:
         return self
@@ -188,10 +192,12 @@ class Filesystem:
         return ReplayStats(head.next_index - start, self.namespace.files - files,
                            self.namespace.directories - dirs)
 
-    def _apply(self, entry: LogEntry, mark: bool) -> Node | None:
+    def _apply(self, entry: LogEntry, mark: bool, checked: bool = False) -> Node | None:
+        """Apply one entry; `checked`: its map was checked against the devices already."""
         index, payload = entry.seqnum, entry.payload
         if isinstance(payload, FileEntry):
-            self._check_file_entry(payload, index)
+            if not checked:
+                self._check_file_entry(payload, index)
             if mark:
                 self.allocator.mark(payload.fmap, index)
             node = self.namespace.apply(index, payload)
@@ -298,15 +304,16 @@ class Filesystem:
                     space = taken[ext.devindex] = SpaceMap(self.allocator.maps[ext.devindex].aus)
                 first, end = self.allocator.aus_of(ext)
                 space.add(first, end)
-        reservation = Reservation(self, files, pending)
+        reservation = Reservation(self, files, pending, applied=self.applied)
+        if hold:
+            reservation.held = _merged((e.offset, e.length) for node in pending
+                                       for e in node.entry.fmap.all_extents())
         try:
-            for node in pending:
-                self._reserve_backing(node)
-                if hold:
-                    for ext in node.entry.fmap.all_extents():
-                        self.holds.hold(ext.offset, ext.length)
+            self._reserve_backing(pending)
+            for offset, length in reservation.held:
+                self.holds.hold(offset, length)
         except BaseException:
-            self._release(pending)
+            self._release(reservation.held)
             raise
         return reservation
 
@@ -340,24 +347,27 @@ class Filesystem:
             space.add(offset // au, -(-(offset + length) // au))
         return {0: space}
 
-    def _reserve_backing(self, node: File) -> None:
-        """Make sure the image file has storage for the bytes of `node` (fallocate), so that
+    def _reserve_backing(self, nodes: list[File]) -> None:
+        """Make sure the image file has storage for the bytes of `nodes` (fallocate), so that
         writing them cannot fault. DAX devices have their memory already."""
-        if self.device.is_dax:
+        if self.device.is_dax or not nodes:
             return
         page = mmap.PAGESIZE
-        for offset, length in _device_runs(node.entry.fmap, node.size):
-            start = offset - offset % page
-            n = round_up(offset + length, page) - start
+        runs = _merged((offset - offset % page, round_up(offset + length, page) -
+                        (offset - offset % page))
+                       for node in nodes for offset, length in _device_runs(node.entry.fmap,
+                                                                            node.size))
+        for start, n in runs:
             if _fallocate(self.device.fd, 0, start, n) != 0:
                 err = ctypes.get_errno()
                 if err in (errno.EOPNOTSUPP, errno.ENOSYS):
                     return
+                what = nodes[0].relpath if len(nodes) == 1 else f"{len(nodes)} files"
                 if err == errno.ENOSPC:
-                    raise NoSpaceError(f"{node.relpath}: no room in the backing store of "
+                    raise NoSpaceError(f"{what}: no room in the backing store of "
                                        f"{self.path} for {n} bytes at {start:#x} (the image "
                                        f"file's filesystem is full)")
-                raise DeviceError(f"{self.path}: cannot reserve storage for {node.relpath}: "
+                raise DeviceError(f"{self.path}: cannot reserve storage for {what}: "
                                   f"{os.strerror(err)}", err)
 
     def commit(self, reservation: Reservation) -> list[File]:
@@ -370,20 +380,20 @@ class Filesystem:
             raise UsageError("this reservation was committed or aborted already")
         self.check_master("create files")
         try:
-            for node in reservation.pending:
-                self.flush_file(node)
+            self.flush_files(reservation.pending)
             with self.device.append_lock():
                 self.refresh()
                 good: list[File] = []
+                changed = self.applied != reservation.applied
                 for node in reservation.pending:
-                    problem = self._still_free(node)
+                    problem = self._still_free(node) if changed else None
                     if problem is None:
                         good.append(node)
                     else:
                         reservation.errors.append((node, problem))
                 logged = self._append_files(good)
         finally:
-            self._release(reservation.pending)
+            self._release(reservation.held)
             reservation.done = True
         failed = {id(node) for node, _ in reservation.errors}
         out: list[File] = []
@@ -417,7 +427,7 @@ class Filesystem:
         self.log.flush()
         out: dict[int, File] = {}
         for i, node in enumerate(nodes):
-            made = self._apply(LogEntry(first + i, node.entry), mark=True)
+            made = self._apply(LogEntry(first + i, node.entry), mark=True, checked=True)
             assert isinstance(made, File)
             out[id(node)] = made
         return out
@@ -425,15 +435,12 @@ class Filesystem:
     def abort(self, reservation: Reservation) -> None:
         """Give back the space of a reservation that will not be committed."""
         if not reservation.done:
-            self._release(reservation.pending)
+            self._release(reservation.held)
             reservation.done = True
 
-    def _release(self, pending: list[File]) -> None:
-        for node in pending:
-            if node.entry is None:
-                continue
-            for ext in node.entry.fmap.all_extents():
-                self.holds.release(ext.offset, ext.length)
+    def _release(self, runs: list[tuple[int, int]]) -> None:
+        for offset, length in runs:
+            self.holds.release(offset, length)
 
     def create_files(self, specs: Sequence[NewFile]) -> list[File]:
         """Allocate and log `specs` at once, for files whose bytes the caller does not write
@@ -562,7 +569,12 @@ class Filesystem:
 
     def flush_file(self, node: File) -> None:
         """msync the bytes of `node`: durable and visible to other hosts."""
-        for offset, length in _device_runs(node.entry.fmap, node.size):
+        self.flush_files([node])
+
+    def flush_files(self, nodes: Sequence[File]) -> None:
+        """msync the bytes of every file of `nodes` (runs that touch are flushed together)."""
+        for offset, length in _merged(run for node in nodes
+                                      for run in _device_runs(node.entry.fmap, node.size)):
             self.device.flush(offset, length)
 
     # --- checks -------------------------------------------------------------------------
@@ -581,6 +593,18 @@ def check_name(relpath: str) -> None:
                         f"for the mount's metadata files")
 
 
+def _merged(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(offset, length) runs sorted, with runs that touch or overlap merged."""
+    out: list[tuple[int, int]] = []
+    for offset, length in sorted(runs):
+        if out and out[-1][0] + out[-1][1] >= offset:
+            start = out[-1][0]
+            out[-1] = (start, max(out[-1][1], offset + length - start))
+        else:
+            out.append((offset, length))
+    return out
+
+
 def _device_runs(fmap: FileMap, size: int) -> list[tuple[int, int]]:
     """(device offset, bytes) runs that hold the first `size` bytes of `fmap`, merged where
     they touch, in device order (device 0 only: the device this filesystem opens)."""
@@ -594,11 +618,4 @@ def _device_runs(fmap: FileMap, size: int) -> list[tuple[int, int]]:
             runs.append((ext.offset, n))
             left -= n
         return runs
-    pieces = sorted((s.dev_offset, s.length) for s in fmap.segments(0, size))
-    merged: list[tuple[int, int]] = []
-    for offset, length in pieces:
-        if merged and merged[-1][0] + merged[-1][1] == offset:
-            merged[-1] = (merged[-1][0], merged[-1][1] + length)
-        else:
-            merged.append((offset, length))
-    return merged
+    return _merged((s.dev_offset, s.length) for s in fmap.segments(0, size))

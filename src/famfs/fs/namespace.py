@@ -73,10 +73,20 @@ class Namespace:
         return node
 
     def find(self, relpath: str) -> Node | None:
-        try:
-            return self.lookup(relpath)
-        except (NotFoundError, PathError):
-            return None
+        """The node at `relpath`, or None where lookup would raise."""
+        node: Node = self.root
+        if relpath in ("", "/", "."):
+            return node
+        for part in relpath.strip("/").split("/"):
+            if not isinstance(node, Directory):
+                return None
+            if part in ("", "."):
+                continue
+            child = node.children.get(part)
+            if child is None:
+                return None
+            node = child
+        return node
 
     def _parent(self, relpath: str, index: int | None, implicit: bool) -> Directory:
         node = self.root

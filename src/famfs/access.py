@@ -8,6 +8,12 @@ mount's extended attributes). Its map is fetched once per process and cached on 
 The view reserves one 2 MiB-aligned address range (PROT_NONE), then maps each run of the file
 that is contiguous on a device into it, side by side in file order (MAP_FIXED | MAP_SHARED from
 the device), so the file's bytes appear contiguous however they are laid out on the devices.
+
+What a process caches, per filesystem (a device, or a mount): the connection with its parsed
+maps and device table, one descriptor per device and access mode, and the windows (views) of
+recently opened files. A famfs file never moves or shrinks once logged, so a cached window
+stays right for as long as the device is the same one: every open checks that (the device's
+inode and its superblock bytes) and starts afresh when it changed.
 """
 
 from __future__ import annotations
@@ -17,24 +23,30 @@ import errno
 import io
 import mmap
 import os
-import sys
 import threading
 import weakref
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from famfs.errors import AccessError, FamfsError, IsDirectoryError, UsageError
+from famfs.errors import AccessError, FamfsError, IsDirectoryError, RoleError, UsageError
 from famfs.fs.target import Target, require_target
 from famfs.mapping.client import Connection, Inode
 from famfs.mapping.iomap import MappingError
+from famfs.mapping.protocol import META_DIR
 from famfs.mapping.transport import InProcessTransport, XattrTransport
-from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RW, round_up
+from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RO, FILE_FLAG_ALL_HOSTS_RW, round_up
+from famfs.omf.superblock import SUPERBLOCK_SIZE
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from famfs.fs.filesystem import Filesystem
+
 VIEW_ALIGN = 2 * 1024 * 1024
 """The view's base address is a multiple of this (so DAX devices can use 2 MiB pages)."""
 PAGE = mmap.PAGESIZE
+WINDOWS_KEPT = 64
+"""Windows of closed files kept mapped per filesystem (least recently opened go first)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _mmap = _libc.mmap
@@ -66,83 +78,87 @@ def _unmap(addr: int, length: int) -> None:
     _munmap(addr, length)
 
 
-# --- connections (one per served filesystem or mount, shared by every open in the process) ---
+def is_meta(relpath: str) -> bool:
+    """Whether `relpath` names the `.meta` directory or a file in it (superblock, log)."""
+    return relpath == META_DIR or relpath.startswith(META_DIR + "/")
 
 
-class _Served:
-    """A connection plus what it needs to decide write permission."""
-
-    def __init__(self, target: Target) -> None:
-        self.mountpoint = target.mountpoint
-        self.fs = None
-        if target.mountpoint is not None:
-            self.connection = Connection(XattrTransport(target.mountpoint))
-        else:
-            from famfs.fs.filesystem import Filesystem
-            from famfs.mapping.server import MapServer
-
-            self.fs = Filesystem(target.device, writable=False)
-            self.connection = Connection(InProcessTransport(MapServer(self.fs)))
-
-    def may_write(self, target: Target) -> bool:
-        """Whether this host may write the file: on the master, or a read-write file."""
-        if self.fs is None:
-            return os.access(str(target), os.W_OK)
-        node = self.fs.file(target.relpath)
-        return self.fs.is_master() or bool(node.entry.flags & FILE_FLAG_ALL_HOSTS_RW)
+# --- device descriptors ------------------------------------------------------------------------
 
 
-_served: dict[tuple[str, str], _Served] = {}
-_served_lock = threading.Lock()
+class DeviceFiles:
+    """One descriptor per device index and access mode, opened on first use and shared by
+    every file of one connection. Closed when the last holder lets go."""
 
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._fds: dict[tuple[int, bool], int] = {}
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, DeviceFiles._close_all, self._fds)
 
-def _served_for(target: Target) -> _Served:
-    key = ("mount", target.mountpoint) if target.mountpoint else (
-        "device", os.path.realpath(target.device))
-    with _served_lock:
-        served = _served.get(key)  # type: ignore[arg-type]
-        if served is None:
-            served = _served[key] = _Served(target)  # type: ignore[index]
-        return served
+    def fd(self, index: int, writable: bool, name: str) -> int:
+        """The descriptor of device `index`; `name` is the file it is for (for messages)."""
+        fd = self._fds.get((index, writable))
+        if fd is not None:
+            return fd
+        slot = self.connection.device(index)
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC
+        try:
+            fd = os.open(slot.name, flags)
+        except PermissionError as exc:
+            how = "writing" if writable else "reading"
+            raise AccessError(f"{name}: permission denied opening device {index} ({slot.name}) "
+                              f"for {how}", exc.errno) from None
+        except OSError as exc:
+            raise MappingError(f"{name}: cannot open device {index} ({slot.name}): "
+                               f"{exc.strerror}", exc.errno or errno.EIO) from None
+        with self._lock:
+            have = self._fds.setdefault((index, writable), fd)
+        if have != fd:
+            os.close(fd)
+        return have
 
-
-def release_connections() -> None:
-    """Drop every shared connection and close the filesystems served in this process. Files
-    opened before keep working on their own descriptors."""
-    with _served_lock:
-        served = list(_served.values())
-        _served.clear()
-    for item in served:
-        if item.fs is not None:
-            item.fs.close()
-
-
-def connection_for(path: str) -> Connection:
-    """The shared connection that serves the famfs file or filesystem named by `path`."""
-    return _served_for(require_target(path, allow_device=True)).connection
+    @staticmethod
+    def _close_all(fds: dict[tuple[int, bool], int]) -> None:
+        for fd in fds.values():
+            os.close(fd)
+        fds.clear()
 
 
 # --- the view ---------------------------------------------------------------------------------
 
+_window_types: dict[int, Any] = {}
 
-class _Window:
+
+def _window_type(size: int) -> Any:
+    """A ctypes byte array type of `size` bytes that accepts weak references."""
+    cls = _window_types.get(size)
+    if cls is None:
+        cls = type("FamfsWindow", (ctypes.c_ubyte * size,), {})
+        if len(_window_types) < 1024:
+            _window_types[size] = cls
+    return cls
+
+
+class Window:
     """A reserved, 2 MiB-aligned address range with a file's runs mapped into it.
 
     The bytes are exposed through a ctypes array; every memoryview or NumPy array made from it
-    keeps that array alive, so the range is unmapped only when no view remains.
+    keeps that array alive, so the range is unmapped only when no view remains (and neither a
+    file nor the window cache holds the window).
     """
 
     def __init__(self, runs: list[tuple[int, int, int, int]], size: int, writable: bool) -> None:
-        self.span = max(round_up(size, VIEW_ALIGN), VIEW_ALIGN)
-        reserve = self.span + VIEW_ALIGN
+        span = max(round_up(size, VIEW_ALIGN), VIEW_ALIGN)
+        reserve = span + VIEW_ALIGN
         base = _sys_mmap(None, reserve, PROT_NONE,
                          mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         self.addr = round_up(base, VIEW_ALIGN)
         if self.addr > base:
             _unmap(base, self.addr - base)
-        tail = base + reserve - (self.addr + self.span)
+        tail = base + reserve - (self.addr + span)
         if tail:
-            _unmap(self.addr + self.span, tail)
+            _unmap(self.addr + span, tail)
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         try:
             for file_off, fd, dev_off, length in runs:
@@ -152,22 +168,18 @@ class _Window:
                 if got != want:
                     raise MappingError(f"mmap placed a run at {got:#x}, not {want:#x}")
         except BaseException:
-            _unmap(self.addr, self.span)
+            _unmap(self.addr, span)
             raise
-        array_type = ctypes.c_ubyte * max(size, 1)
-        window_type: Any = type("FamfsWindow", (array_type,), {})
-        self.bytes = window_type.from_address(self.addr)
+        self.bytes = _window_type(max(size, 1)).from_address(self.addr)
+        weakref.finalize(self.bytes, _unmap, self.addr, span)
         self.size = size
         self.writable = writable
-        self._finalizer = weakref.finalize(self.bytes, _unmap, self.addr, self.span)
-
-    def views_alive(self) -> int:
-        """How many objects (views, arrays) besides this window hold the mapped bytes."""
-        return sys.getrefcount(self.bytes) - 2
+        view = memoryview(self.bytes).cast("B")[:size]
+        self._view = view if writable else view.toreadonly()
 
     def memoryview(self) -> memoryview:
-        view = memoryview(self.bytes).cast("B")[:self.size]
-        return view if self.writable else view.toreadonly()
+        """A new memoryview of the whole file (releasing it leaves other views alone)."""
+        return self._view[:]
 
     def sync(self) -> None:
         """msync the mapped file bytes: written data reaches the device."""
@@ -175,9 +187,207 @@ class _Window:
             err = ctypes.get_errno()
             raise MappingError(f"msync failed: {os.strerror(err)}", err)
 
+
+def build_window(connection: Connection, inode: Inode, size: int, writable: bool,
+                 devices: DeviceFiles, name: str) -> Window:
+    """Map every run of the open `inode` side by side into a new window."""
+    runs: list[tuple[int, int, int, int]] = []
+    pos = 0
+    while pos < size:
+        m = connection.resolve(inode, pos, size - pos)
+        fd = devices.fd(m.dev, writable, name)
+        last = runs[-1] if runs else None
+        if last and last[1] == fd and last[2] + last[3] == m.addr:
+            runs[-1] = (last[0], fd, last[2], last[3] + m.length)
+        else:
+            runs.append((m.offset, fd, m.addr, m.length))
+        pos += m.length
+    return Window(runs, size, writable)
+
+
+# --- what one process keeps per filesystem -----------------------------------------------------
+
+
+def _identity(device: str) -> tuple[int, int, bytes]:
+    """(st_dev, st_ino, superblock bytes) of `device`: changes when it is replaced or made
+    afresh."""
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError as exc:
+        raise AccessError(f"{device}: permission denied opening the device", exc.errno) from None
+    except OSError as exc:
+        raise MappingError(f"{device}: cannot open: {exc.strerror}",
+                           exc.errno or errno.EIO) from None
+    try:
+        st = os.fstat(fd)
+        return st.st_dev, st.st_ino, os.pread(fd, SUPERBLOCK_SIZE, 0)
+    finally:
+        os.close(fd)
+
+
+class Served:
+    """One filesystem as this process sees it: a connection, its device descriptors, the
+    windows of recently opened files, and (on demand) the replayed log that decides roles and
+    flags."""
+
+    def __init__(self, target: Target) -> None:
+        self.mountpoint = target.mountpoint
+        self.device = target.device
+        self.identity = _identity(target.device)
+        self.lock = threading.Lock()
+        self._fs: Filesystem | None = None
+        self._writer: Filesystem | None = None
+        if target.mountpoint is not None:
+            self.connection = Connection(XattrTransport(target.mountpoint))
+        else:
+            from famfs.mapping.server import MapServer
+
+            self.connection = Connection(InProcessTransport(MapServer(self.fs)))
+        self.devices = DeviceFiles(self.connection)
+        self.windows: OrderedDict[tuple[str, bool], Window] = OrderedDict()
+
+    @property
+    def fs(self) -> Filesystem:
+        """The device's filesystem, replayed (read-only) on first use."""
+        if self._fs is None:
+            from famfs.fs.filesystem import Filesystem
+
+            with self.lock:
+                if self._fs is None:
+                    self._fs = Filesystem(self.device, writable=False)
+        return self._fs
+
+    def writer(self) -> Filesystem:
+        """The device's filesystem opened for appending, on first use."""
+        if self._writer is None:
+            from famfs.fs.filesystem import Filesystem
+
+            with self.lock:
+                if self._writer is None:
+                    self._writer = Filesystem(self.device, writable=True)
+        return self._writer
+
+    def still_valid(self) -> bool:
+        """Whether the device is the one this was built for (same inode, same superblock)."""
+        try:
+            return _identity(self.device) == self.identity
+        except FamfsError:
+            return False
+
+    def window(self, inode: Inode, size: int, writable: bool, name: str) -> Window:
+        """The window of `inode`, from the cache or mapped now (and cached)."""
+        key = (inode.relpath, writable)
+        with self.lock:
+            win = self.windows.get(key)
+            if win is not None and win.size == size:
+                self.windows.move_to_end(key)
+                return win
+        win = build_window(self.connection, inode, size, writable, self.devices, name)
+        with self.lock:
+            self.windows[key] = win
+            self.windows.move_to_end(key)
+            while len(self.windows) > WINDOWS_KEPT:
+                self.windows.popitem(last=False)
+        return win
+
+    def node(self, relpath: str):  # type: ignore[no-untyped-def]
+        """The logged node at `relpath` (replaying new entries if it is not known yet)."""
+        from famfs.errors import NotFoundError
+
+        fs = self.fs
+        try:
+            return fs.lookup(relpath)
+        except NotFoundError:
+            fs.refresh()
+            return fs.lookup(relpath)
+
     def close(self) -> None:
-        """Unmap now. The caller has made sure no view remains."""
-        self._finalizer()
+        with self.lock:
+            self.windows.clear()
+            opened = [self._fs, self._writer]
+            self._fs = self._writer = None
+        for fs in opened:
+            if fs is not None:
+                fs.close()
+
+
+_served: dict[tuple[str, str], Served] = {}
+_served_lock = threading.Lock()
+
+
+def served_for(target: Target) -> Served:
+    """What this process keeps for the filesystem `target` is on, checked to be current."""
+    key = ("mount", target.mountpoint) if target.mountpoint else ("device", target.device)
+    served = _served.get(key)  # type: ignore[arg-type]
+    if served is not None and served.device == target.device and served.still_valid():
+        return served
+    fresh = Served(target)
+    with _served_lock:
+        old = _served.get(key)  # type: ignore[arg-type]
+        _served[key] = fresh  # type: ignore[index]
+    if old is not None and old is not fresh:
+        old.close()
+    return fresh
+
+
+def release_connections() -> None:
+    """Drop every shared connection, cached window and filesystem of this process. Files and
+    views opened before keep working on their own descriptors and mappings."""
+    with _served_lock:
+        served = list(_served.values())
+        _served.clear()
+    for item in served:
+        item.close()
+
+
+def connection_for(path: str) -> Connection:
+    """The shared connection that serves the famfs file or filesystem named by `path`."""
+    return served_for(require_target(path, allow_device=True)).connection
+
+
+# --- who may open what ------------------------------------------------------------------------
+
+
+def check_open(served: Served, target: Target, writable: bool) -> None:
+    """Raise unless this caller, on this host, may open `target` (read, or read and write).
+
+    In order: the file modes (AccessError: the kernel's answer for a path in a mount, the
+    logged modes for DEVICE:PATH), then for writing the all-hosts-read-only flag (AccessError,
+    on every host) and the host's role (RoleError: a client writes only files logged
+    read-write for all hosts, and never the superblock or the log).
+    """
+    from famfs.permissions import READ, WRITE, check_path
+
+    shown = str(target)
+    want = READ | (WRITE if writable else 0)
+    if served.mountpoint is not None:
+        if not os.access(shown, want):
+            how = "read and write" if writable else "read"
+            raise AccessError(f"{shown}: permission denied: the file's mode does not let uid "
+                              f"{os.geteuid()} {how} it")
+    elif not is_meta(target.relpath):
+        fs = served.fs
+        try:
+            check_path(fs.namespace, target.relpath, want, shown)
+        except FileNotFoundError:
+            fs.refresh()
+            check_path(fs.namespace, target.relpath, want, shown)
+    if not writable:
+        return
+    fs = served.fs
+    if is_meta(target.relpath):
+        if not fs.is_master():
+            raise RoleError(f"{shown}: this host is a client of the famfs on {served.device}; "
+                            f"only its master may write the superblock or the log")
+        return
+    node = served.node(target.relpath)
+    flags = node.entry.flags
+    if flags & FILE_FLAG_ALL_HOSTS_RO:
+        raise AccessError(f"{shown}: the file is logged read-only for all hosts "
+                          f"(FILE_FLAG_ALL_HOSTS_RO); no host may write it", errno.EROFS)
+    if not fs.is_master() and not flags & FILE_FLAG_ALL_HOSTS_RW:
+        raise RoleError(f"{shown}: this host is a client, and the file is not logged "
+                        f"read-write for all hosts; only the master may write it")
 
 
 # --- the file object ---------------------------------------------------------------------------
@@ -186,11 +396,12 @@ class _Window:
 class FamfsFile(io.RawIOBase):
     """An open famfs file: read/readinto/write/seek/tell, and a zero-copy view.
 
-    Reads and writes are clipped to the file size; writes never extend a file. Closing while a
-    view or array of the file is alive raises FamfsError and leaves the file open.
+    Reads and writes are clipped to the file size; writes never extend a file. Views and
+    arrays stay valid after the file is closed: the mapping goes when the last of them does.
     """
 
-    def __init__(self, connection: Connection, inode: Inode, name: str, writable: bool) -> None:
+    def __init__(self, connection: Connection, inode: Inode, name: str, writable: bool,
+                 devices: DeviceFiles | None = None, served: Served | None = None) -> None:
         super().__init__()
         self.name = name
         self._connection = connection
@@ -199,23 +410,10 @@ class FamfsFile(io.RawIOBase):
         self._mapped = connection.map_of(inode)
         self.size = self._mapped.size
         self._pos = 0
-        self._fds: dict[int, int] = {}
-        self._window: _Window | None = None
-
-    # --- devices ---
-
-    def _fd(self, index: int) -> int:
-        fd = self._fds.get(index)
-        if fd is None:
-            slot = self._connection.device(index)
-            flags = (os.O_RDWR if self._writable else os.O_RDONLY) | os.O_CLOEXEC
-            try:
-                fd = os.open(slot.name, flags)
-            except OSError as exc:
-                raise MappingError(f"{self.name}: cannot open device {index} ({slot.name}): "
-                                   f"{exc.strerror}", exc.errno or errno.EIO) from None
-            self._fds[index] = fd
-        return fd
+        self._devices = devices if devices is not None else DeviceFiles(connection)
+        self._served = served
+        self._window: Window | None = None
+        self._written: set[int] = set()
 
     # --- io.RawIOBase ---
 
@@ -253,6 +451,9 @@ class FamfsFile(io.RawIOBase):
             yield m
             pos += m.length
 
+    def _fd(self, index: int) -> int:
+        return self._devices.fd(index, self._writable, self.name)
+
     def readinto(self, buffer: Any) -> int:
         """Fill `buffer` from the current position (short at end of file)."""
         self._check_open()
@@ -275,29 +476,27 @@ class FamfsFile(io.RawIOBase):
         done = 0
         for m in self._runs(self._pos, len(src)):
             os.pwritev(self._fd(m.dev), [src[done:done + m.length]], m.addr)
+            self._written.add(m.dev)
             done += m.length
         self._pos += done
         return done
 
     # --- zero-copy view ---
 
-    def _open_window(self) -> _Window:
+    def _open_window(self) -> Window:
         self._check_open()
         if self._window is None:
-            runs: list[tuple[int, int, int, int]] = []
-            for m in self._runs(0, self.size):
-                fd = self._fd(m.dev)
-                last = runs[-1] if runs else None
-                if last and last[1] == fd and last[2] + last[3] == m.addr:
-                    runs[-1] = (last[0], fd, last[2], last[3] + m.length)
-                else:
-                    runs.append((m.offset, fd, m.addr, m.length))
-            self._window = _Window(runs, self.size, self._writable)
+            if self._served is not None:
+                self._window = self._served.window(self._inode, self.size, self._writable,
+                                                   self.name)
+            else:
+                self._window = build_window(self._connection, self._inode, self.size,
+                                            self._writable, self._devices, self.name)
         return self._window
 
     def view(self) -> memoryview:
         """The whole file as one contiguous memoryview, with no copy (read-only unless the
-        file was opened for writing)."""
+        file was opened for writing). It stays valid after the file is closed."""
         return self._open_window().memoryview()
 
     def array(self, dtype: Any = "uint8", shape: Any = None, offset: int = 0) -> np.ndarray:
@@ -316,7 +515,8 @@ class FamfsFile(io.RawIOBase):
         if offset < 0 or count < 0 or count > avail:
             raise UsageError(f"{self.name}: {count} items of {dt} at offset {offset} do not fit "
                              f"in {self.size} bytes")
-        return np.frombuffer(self.view(), dtype=dt, count=count, offset=offset).reshape(shape)
+        arr = np.frombuffer(self.view(), dtype=dt, count=count, offset=offset)
+        return arr if arr.shape == shape else arr.reshape(shape)
 
     def flush(self) -> None:
         """Make data written through write() or a writable view durable on the devices
@@ -325,84 +525,79 @@ class FamfsFile(io.RawIOBase):
             return
         if self._window is not None:
             self._window.sync()
-        for fd in self._fds.values():
-            os.fdatasync(fd)
+        for index in sorted(self._written):
+            os.fdatasync(self._fd(index))
+
+    def npy_header(self) -> tuple[Any, tuple[int, ...], bool, int]:
+        """(dtype, shape, fortran_order, data offset) from the file's .npy header."""
+        import numpy as np
+
+        self.seek(0)
+        try:
+            version = np.lib.format.read_magic(self)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(self)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(self)
+        except ValueError as exc:
+            raise UsageError(f"{self.name}: not a .npy file: {exc}") from None
+        return dtype, shape, fortran, self.tell()
 
     def npy_array(self) -> np.ndarray:
         """The array stored in the file in NumPy's .npy format (as np.save writes it), as a
         zero-copy view: the header is parsed, the data is not copied."""
-        import numpy as np
-
-        self.seek(0)
-        version = np.lib.format.read_magic(self)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(self)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(self)
+        dtype, shape, fortran, offset = self.npy_header()
         if dtype.hasobject:
             raise UsageError(f"{self.name}: holds Python objects, which cannot be viewed")
-        offset = self.tell()
         if fortran:
             return self.array(dtype, shape[::-1], offset).T
         return self.array(dtype, shape, offset)
 
     def close(self) -> None:
-        """Close the file. Raises FamfsError, and stays open, while views are alive."""
+        """Close the file. Views and arrays made from it stay valid; the mapping goes when the
+        last of them (and the process's window cache) lets go."""
         if self.closed:
             return
-        if self._window is not None:
-            alive = self._window.views_alive()
-            if alive:
-                raise FamfsError(f"{self.name}: {alive} view(s) of the file are still alive; "
-                                 f"release them (del, memoryview.release()) before closing")
-            self._window.close()
-            self._window = None
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self._window = None
         super().close()
-
-    def __del__(self) -> None:
-        # Views that outlive the file keep its window mapped; the window unmaps itself when the
-        # last of them goes. Only the device descriptors are released here.
-        if not self.closed and self._window is not None and self._window.views_alive():
-            self._window = None
-        try:
-            self.close()
-        except FamfsError:
-            pass
 
     def __repr__(self) -> str:
         mode = "r+b" if self._writable else "rb"
         return f"<famfs file {self.name!r} size={self.size} mode={mode}>"
 
 
+def _check_mode(mode: str) -> bool:
+    if mode not in ("rb", "r+b", "rb+"):
+        raise UsageError(f"mode {mode!r}: famfs files open as 'rb' or 'r+b'")
+    return "+" in mode
+
+
 def open(path: str, mode: str = "rb") -> FamfsFile:
     """Open the famfs file `path` (DEVICE:PATH or a path in a famfs mount).
 
-    `mode` is "rb" or "r+b" (no creation or truncation: famfs files have a fixed size).
-    Writing is allowed on the master, or on a file logged read-write for all hosts.
+    `mode` is "rb" or "r+b" (no creation or truncation: famfs files have a fixed size; use
+    `famfs.create` for a new file). The file modes apply (AccessError); writing is allowed on
+    the master, or on a client for a file logged read-write for all hosts (RoleError), and
+    never for a file logged read-only for all hosts (AccessError).
     """
-    if mode not in ("rb", "r+b", "rb+"):
-        raise UsageError(f"mode {mode!r}: famfs files open as 'rb' or 'r+b'")
+    writable = _check_mode(mode)
     target = require_target(path)
     if not target.relpath:
         raise IsDirectoryError(f"{path}: names the filesystem root, not a file")
-    served = _served_for(target)
-    inode = served.connection.open(target.relpath)
-    writable = "+" in mode
-    if writable and not served.may_write(target):
-        raise AccessError(f"{path}: this host may not write the file (not the master, and the "
-                         f"file is not read-write for all hosts)")
-    return FamfsFile(served.connection, inode, str(target), writable)
+    served = served_for(target)
+    if served.mountpoint is None:
+        check_open(served, target, writable)
+        inode = served.connection.open(target.relpath)
+    else:
+        inode = served.connection.open(target.relpath)
+        check_open(served, target, writable)
+    return FamfsFile(served.connection, inode, str(target), writable, served.devices, served)
 
 
 def open_on(connection: Connection, relpath: str, mode: str = "rb",
             name: str | None = None) -> FamfsFile:
     """Open `relpath` through an existing connection (any transport, any devices). The caller
     decides whether writing is allowed."""
-    if mode not in ("rb", "r+b", "rb+"):
-        raise UsageError(f"mode {mode!r}: famfs files open as 'rb' or 'r+b'")
+    writable = _check_mode(mode)
     inode = connection.open(relpath)
-    return FamfsFile(connection, inode, name or relpath, "+" in mode)
-
+    return FamfsFile(connection, inode, name or relpath, writable)

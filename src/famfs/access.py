@@ -589,7 +589,13 @@ def open(path: str, mode: str = "rb") -> FamfsFile:
         check_open(served, target, writable)
         inode = served.connection.open(target.relpath)
     else:
-        inode = served.connection.open(target.relpath)
+        try:
+            inode = served.connection.open(target.relpath)
+        except MappingError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM):
+                raise
+            raise AccessError(f"{target}: permission denied: the mount refused its map "
+                              f"to uid {os.geteuid()}", exc.errno) from None
         check_open(served, target, writable)
     return FamfsFile(served.connection, inode, str(target), writable, served.devices, served)
 

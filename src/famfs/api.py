@@ -114,7 +114,7 @@ def walk(path: str) -> Iterator[tuple[str, list[str], list[str]]]:
     top down, as os.walk yields them. Directories the caller may not list are skipped."""
     target = _target(path)
     if target.mountpoint is not None:
-        for top, dirs, files in os.walk(str(target)):
+        for top, dirs, files in os.walk(os.fspath(path)):
             if os.path.realpath(top) == os.path.realpath(target.mountpoint):
                 dirs[:] = [d for d in dirs if d != META_DIR]
             yield top, dirs, files

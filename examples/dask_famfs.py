@@ -56,7 +56,6 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20_000, help="rows per Parquet part")
     args = parser.parse_args()
 
-    import dask.array as da
     import dask.dataframe as dd
     from dask.distributed import Client, LocalCluster
 

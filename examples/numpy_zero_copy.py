@@ -3,7 +3,8 @@
     python examples/numpy_zero_copy.py [--image /dev/shm/famfs-example.img]
 
 1. `mkfs.famfs` makes a famfs on an image file (a /dev/daxX.Y device works the same way).
-2. The array is saved with np.save and copied in with `famfs cp`.
+2. `famfs.save` creates IMAGE:arrays/weights.npy at its exact size, writes the .npy header and
+   the array's bytes into it in place, and logs it only then.
 3. A second process opens IMAGE:arrays/weights.npy with `famfs.open` and maps the file into
    its address space: `f.npy_array()` parses the .npy header and returns an array whose memory
    *is* the device, with no copy. It prints what it sees; the first process checks it.
@@ -32,17 +33,15 @@ def reader(target: str) -> None:
     """The second process: open the file, view the array in place, report."""
     import famfs
 
-    with famfs.open(target) as f:
-        weights = f.npy_array()
-        report = {
-            "shape": list(weights.shape),
-            "dtype": str(weights.dtype),
-            "sum": float(weights.sum(dtype=np.float64)),
-            "corner": weights[:2, :3].tolist(),
-            "copied": bool(weights.flags.owndata),
-            "read_only": not weights.flags.writeable,
-        }
-        del weights
+    weights = famfs.load(target)   # parses the .npy header; the data is a view of the file
+    report = {
+        "shape": list(weights.shape),
+        "dtype": str(weights.dtype),
+        "sum": float(weights.sum(dtype=np.float64)),
+        "corner": weights[:2, :3].tolist(),
+        "copied": bool(weights.flags.owndata),
+        "read_only": not weights.flags.writeable,
+    }
     print(json.dumps(report))
 
 
@@ -56,17 +55,15 @@ def main() -> int:
         reader(args.reader)
         return 0
 
-    workdir = tempfile.mkdtemp(prefix="famfs-example-")
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else workdir
+    import famfs
+
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
     image = args.image or os.path.join(base, f"famfs-example-{os.getpid()}.img")
     try:
         weights = np.random.default_rng(7).standard_normal((512, 1024)).astype(np.float32)
-        npy = os.path.join(workdir, "weights.npy")
-        np.save(npy, weights)
-
         famfs_cli("mkfs.famfs", "--size", "256m", image)
-        famfs_cli("mkdir", f"{image}:arrays")
-        famfs_cli("cp", npy, f"{image}:arrays/weights.npy")
+        famfs.mkdir(f"{image}:arrays")
+        famfs.save(f"{image}:arrays/weights.npy", weights)
 
         out = subprocess.run([sys.executable, __file__, "--reader", f"{image}:arrays/weights.npy"],
                              check=True, capture_output=True, text=True).stdout
@@ -81,9 +78,6 @@ def main() -> int:
     finally:
         if args.image is None and os.path.exists(image):
             os.unlink(image)
-        for name in os.listdir(workdir):
-            os.unlink(os.path.join(workdir, name))
-        os.rmdir(workdir)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ _FROM = {
     "walk": "famfs.api",
     "Stat": "famfs.api",
 }
-_SUBMODULES = ("arrow", "safetensors", "dask", "fsspec")
+_SUBMODULES = ("api", "arrow", "safetensors", "dask", "fsspec")
 
 
 def __getattr__(name: str) -> Any:

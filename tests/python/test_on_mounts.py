@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import uuid
 
+import numpy as np
 import pytest
 from python_helpers import put, share_with
 
@@ -98,3 +99,12 @@ def test_mkdir_on_a_mount_path_shows_up_in_the_mount(populated, mounter):
     mp, _ = mounter.mount(populated)
     famfs.mkdir(os.path.join(mp, "made/here"), parents=True)
     assert os.path.isdir(os.path.join(mp, "made/here"))
+
+
+def test_a_file_created_on_a_mount_path_is_read_through_the_mount(populated, mounter):
+    mp, _ = mounter.mount(populated)
+    data = np.arange(100_000, dtype=np.int32)
+    famfs.save(os.path.join(mp, "d/saved.npy"), data)
+    with open(os.path.join(mp, "d/saved.npy"), "rb") as plain:
+        assert np.array_equal(np.load(plain), data)
+    assert np.array_equal(famfs.load(os.path.join(mp, "d/saved.npy")), data)

@@ -240,7 +240,7 @@ def bench_dask(img: Image, size: int, runs: int) -> None:
                       dashboard_address=None, memory_limit=0) as cluster, \
             Client(cluster) as client:
         client.register_plugin(famfs.dask.HostPerWorker())
-        chunk_rows = max(1, rows // 8)
+        chunk_rows = max(1, rows // 4)
         total = famfs.dask.array(target, chunks=(chunk_rows, 1024)).sum()
         want = numpy_run()
         assert float(total.compute()) == want

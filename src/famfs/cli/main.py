@@ -2,6 +2,9 @@
 
 Each subcommand lives in a `famfs.cli.cmd_*` module with a `register(subparsers)` function
 that adds its parser and sets `func(args) -> int` as the default.
+
+Exit status: 0 on success, 1 when the command failed, 2 for a usage error (arguments that are
+missing, malformed or do not fit together), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -11,18 +14,41 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from famfs.errors import FamfsError
+from famfs import __version__
+from famfs.errors import FamfsError, UsageError
 
 COMMAND_MODULES = ("famfs.cli.cmd_meta", "famfs.cli.cmd_data", "famfs.cli.cmd_mount")
+USAGE_EXIT = 2
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose help is `-h`, `-?` and `--help` (only `-?` and `--help` when
+    the command uses `-h` for something else: pass `help_flags=("-?", "--help")`)."""
+
+    def __init__(self, *args, help_flags: Sequence[str] = ("-h", "-?", "--help"),
+                 **kwargs) -> None:  # type: ignore[no-untyped-def]
+        add_help = kwargs.pop("add_help", True)
+        super().__init__(*args, add_help=False, **kwargs)
+        if add_help and help_flags:
+            self.add_argument(*help_flags, action="help", help="show this help and exit")
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    """`-v`, repeatable (`-vv`, `-vvv`): more detail on stdout."""
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="print more about what is done (repeat for more)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="famfs",
         description="famfs: the Fabric-Attached Memory File System. Name famfs files as "
                     "DEVICE:PATH (image file or DAX device, then the path inside it) or as "
                     "paths inside a famfs mount.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"famfs (pyfamfs) {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=CommandParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
@@ -31,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(func, args: argparse.Namespace, prog: str) -> int:  # type: ignore[no-untyped-def]
     try:
         return int(func(args) or 0)
+    except UsageError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return USAGE_EXIT
     except FamfsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
@@ -45,8 +74,14 @@ def run(func, args: argparse.Namespace, prog: str) -> int:  # type: ignore[no-un
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`famfs COMMAND ...`"""
+    from famfs.cli.cmd_meta import normalize_logplay_argv
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "logplay" in words:
+        at = words.index("logplay") + 1
+        words[at:] = normalize_logplay_argv(words[at:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     return run(args.func, args, f"famfs {args.command}")
 
 
@@ -54,6 +89,6 @@ def mkfs_main(argv: Sequence[str] | None = None) -> int:
     """`mkfs.famfs ...`: the same as `famfs mkfs ...`."""
     from famfs.cli.cmd_meta import mkfs_parser
 
-    parser = mkfs_parser(argparse.ArgumentParser(prog="mkfs.famfs"))
+    parser = mkfs_parser(CommandParser(prog="mkfs.famfs"))
     args = parser.parse_args(argv)
     return run(args.func, args, "mkfs.famfs")

@@ -1,55 +1,234 @@
 """The shadow tree: a log replayed into plain directories and one YAML file per famfs file.
 
 The reference FUSE server keeps its view of a famfs as a "shadow" directory tree: directories
-are real directories, and every file is a small YAML document describing its map. The tree
-lives under `SHADOW/root` (a shadow path already ending in `/root` is used as is). The YAML text
-here is byte-for-byte what the reference's libyaml emitter writes.
+are real directories (with the logged mode, and the logged owner when uid and gid are both
+non-zero), and every file is a small YAML document describing its map. The tree lives under
+`SHADOW/root` (a shadow path already ending in `/root` is used as is). The YAML text here is
+byte-for-byte what the reference's libyaml emitter writes (ASCII output, 80-column folding).
+
+Writing never leaves the shadow directory: every step below it is taken relative to an open
+directory descriptor with O_NOFOLLOW, and a shadow tree that holds a symbolic link is refused
+before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 
 from famfs.errors import FamfsError
-from famfs.fs.namespace import Directory, File, Namespace
+from famfs.fs.namespace import Directory, File, Namespace, Node
+from famfs.fs.printable import printable
 from famfs.omf.log import FileEntry
 
-_PLAIN_SAFE = re.compile(r"[A-Za-z0-9_./+=~^$()<>;\\-][\x20-\x7e]*")
-_INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
+# --- the libyaml scalar emitter (yaml_emitter_analyze_scalar and the three writers) --------
+
+_BEST_WIDTH = 80
+"""libyaml's default line width."""
+_VALUE_INDENT = 4
+"""Indentation of a folded `file:` value's continuation lines (mapping indent 2, plus 2)."""
+_VALUE_COLUMN = 7
+"""Column after `  path:`, where the value's writer starts."""
+_ESCAPES = {0x00: "0", 0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f",
+            0x0D: "r", 0x1B: "e", 0x22: '"', 0x5C: "\\", 0x85: "N", 0xA0: "_", 0x2028: "L",
+            0x2029: "P"}
+_BREAKS = "\r\n\x85\u2028\u2029"
+
+
+def _printable_ascii(ch: str) -> bool:
+    """libyaml's IS_PRINTABLE for an emitter without unicode output: LF or 0x20..0x7E."""
+    return ch == "\n" or "\x20" <= ch <= "\x7e"
+
+
+def _blankz(text: str, i: int) -> bool:
+    return i >= len(text) or text[i] in " \t" or text[i] in _BREAKS
+
+
+def _style(text: str) -> str:
+    """'plain', 'single' or 'double': the style libyaml picks for a block mapping value."""
+    if not text:
+        return "single"
+    block_ind = text.startswith(("---", "..."))
+    special = line_breaks = False
+    leading_space = leading_break = trailing_space = trailing_break = False
+    break_space = space_break = previous_space = previous_break = False
+    preceded_ws = True
+    n = len(text)
+    for i, ch in enumerate(text):
+        followed_ws = _blankz(text, i + 1)
+        if i == 0:
+            if ch in "#,[]{}&*!|>'\"%@`" or (ch in "?:-" and followed_ws):
+                block_ind = True
+        elif (ch == ":" and followed_ws) or (ch == "#" and preceded_ws):
+            block_ind = True
+        if not _printable_ascii(ch):
+            special = True
+        if ch in _BREAKS:
+            line_breaks = True
+        if ch == " ":
+            leading_space = leading_space or i == 0
+            trailing_space = trailing_space or i == n - 1
+            break_space = break_space or previous_break
+            previous_space, previous_break = True, False
+        elif ch in _BREAKS:
+            leading_break = leading_break or i == 0
+            trailing_break = trailing_break or i == n - 1
+            space_break = space_break or previous_space
+            previous_space, previous_break = False, True
+        else:
+            previous_space = previous_break = False
+        preceded_ws = _blankz(text, i)
+    plain = single = True
+    if leading_space or leading_break or trailing_space or trailing_break:
+        plain = False
+    if break_space:
+        plain = single = False
+    if space_break or special:
+        plain = single = False
+    if line_breaks or block_ind:
+        plain = False
+    if plain:
+        return "plain"
+    return "single" if single else "double"
+
+
+class _Writer:
+    """Column tracking and indentation as libyaml's emitter does them."""
+
+    def __init__(self, column: int) -> None:
+        self.out: list[str] = []
+        self.column = column
+        self.whitespace = False
+        self.indention = False
+
+    def put(self, text: str) -> None:
+        self.out.append(text)
+        self.column += len(text)
+
+    def put_break(self) -> None:
+        self.out.append("\n")
+        self.column = 0
+
+    def indicator(self, text: str, need_whitespace: bool) -> None:
+        if need_whitespace and not self.whitespace:
+            self.put(" ")
+        self.put(text)
+        self.whitespace = False
+        self.indention = False
+
+    def write_indent(self) -> None:
+        if not self.indention or self.column > _VALUE_INDENT or (
+                self.column == _VALUE_INDENT and not self.whitespace):
+            self.put_break()
+        while self.column < _VALUE_INDENT:
+            self.put(" ")
+        self.whitespace = True
+        self.indention = True
+
+    def text(self) -> str:
+        return "".join(self.out)
+
+
+def _write_plain(text: str, w: _Writer) -> None:
+    w.put(" ")
+    spaces = False
+    for i, ch in enumerate(text):
+        if ch == " ":
+            if not spaces and w.column > _BEST_WIDTH and not text[i + 1:i + 2] == " ":
+                w.write_indent()
+            else:
+                w.put(ch)
+            spaces = True
+        else:
+            w.put(ch)
+            w.indention = False
+            spaces = False
+    w.whitespace = False
+
+
+def _write_single(text: str, w: _Writer) -> None:
+    w.indicator("'", True)
+    spaces = breaks = False
+    last = len(text) - 1
+    for i, ch in enumerate(text):
+        if ch == " ":
+            if (not spaces and w.column > _BEST_WIDTH and 0 < i < last
+                    and text[i + 1] != " "):
+                w.write_indent()
+            else:
+                w.put(ch)
+            spaces = True
+        elif ch in _BREAKS:
+            if not breaks and ch == "\n":
+                w.put_break()
+            w.put_break()
+            w.indention = True
+            breaks = True
+        else:
+            if breaks:
+                w.write_indent()
+            if ch == "'":
+                w.put("'")
+            w.put(ch)
+            w.indention = False
+            spaces = breaks = False
+    if breaks:
+        w.write_indent()
+    w.indicator("'", False)
+
+
+def _escape(code: int) -> str:
+    if code in _ESCAPES:
+        return "\\" + _ESCAPES[code]
+    if code <= 0xFF:
+        return f"\\x{code:02X}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04X}"
+    return f"\\U{code:08X}"
+
+
+def _write_double(text: str, w: _Writer) -> None:
+    w.indicator('"', True)
+    spaces = False
+    last = len(text) - 1
+    for i, ch in enumerate(text):
+        code = ord(ch)
+        if (not _printable_ascii(ch) or code == 0xFEFF or ch in _BREAKS or ch in '"\\'):
+            w.put(_escape(code))
+            spaces = False
+        elif ch == " ":
+            if not spaces and w.column > _BEST_WIDTH and 0 < i < last:
+                w.write_indent()
+                if text[i + 1] == " ":
+                    w.put("\\")
+            else:
+                w.put(ch)
+            spaces = True
+        else:
+            w.put(ch)
+            spaces = False
+    w.indicator('"', False)
 
 
 def _scalar(text: str) -> str:
-    """A YAML scalar as libyaml emits it: plain when the text allows it, otherwise quoted."""
-    plain = (
-        text != ""
-        and _PLAIN_SAFE.fullmatch(text) is not None
-        and text[0] not in _INDICATORS.difference("-")
-        and not (text[0] == "-" and (len(text) == 1 or text[1] == " "))
-        and not text.endswith((" ", ":"))
-        and ": " not in text
-        and " #" not in text
-        and not text.startswith("---")
-    )
-    if plain:
-        return text
-    if all(0x20 <= ord(c) < 0x7F for c in text):
-        return "'" + text.replace("'", "''") + "'"
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif 0x20 <= code < 0x7F:
-            out.append(ch)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02X}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04X}")
-        else:
-            out.append(f"\\U{code:08X}")
-    return '"' + "".join(out) + '"'
+    """A `file:` mapping value as libyaml emits it, from just after the `key:` indicator."""
+    w = _Writer(_VALUE_COLUMN)
+    style = _style(text)
+    if style == "plain":
+        _write_plain(text, w)
+    elif style == "single":
+        _write_single(text, w)
+    else:
+        _write_double(text, w)
+    return w.text()
+
+
+def _signed32(value: int) -> int:
+    """A u32 as the reference prints it with %d."""
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def file_yaml(entry: FileEntry) -> str:
@@ -57,12 +236,12 @@ def file_yaml(entry: FileEntry) -> str:
     lines = [
         "---",
         "file:",
-        f"  path: {_scalar(entry.relpath)}",
+        f"  path:{_scalar(entry.relpath)}",
         f"  size: {entry.size}",
         f"  flags: {entry.flags}",
         f"  mode: 0{entry.mode:o}",
-        f"  uid: {entry.uid}",
-        f"  gid: {entry.gid}",
+        f"  uid: {_signed32(entry.uid)}",
+        f"  gid: {_signed32(entry.gid)}",
     ]
     fmap = entry.fmap
     if fmap.interleave is None:
@@ -87,63 +266,343 @@ def file_yaml(entry: FileEntry) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- writing the tree ---------------------------------------------------------------------
+
+
 def shadow_root(shadow: str) -> str:
     """The directory that mirrors the famfs root: `shadow/root`, or `shadow` if it ends so."""
     shadow = shadow.rstrip("/") or "/"
     return shadow if shadow.endswith("/root") else os.path.join(shadow, "root")
 
 
-@dataclass(frozen=True)
+@dataclass
 class ShadowStats:
-    """What a shadow replay did: files and directories created, and ones already present."""
+    """What a shadow replay did: files and directories created, ones already present, and the
+    entries it could not apply (each a message naming the entry)."""
 
-    new_files: int
-    new_directories: int
-    existing: int
+    new_files: int = 0
+    new_directories: int = 0
+    existing_files: int = 0
+    existing_directories: int = 0
+    file_errors: int = 0
+    dir_errors: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def existing(self) -> int:
+        return self.existing_files + self.existing_directories
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FD_CACHE = 64
+"""Directory descriptors kept open at once while writing a tree."""
+
+
+class _SymlinkError(FamfsError):
+    """A symbolic link inside the shadow tree."""
+
+
+def _symlink_error(where: str) -> _SymlinkError:
+    return _SymlinkError(f"{printable(where)}: is a symbolic link inside the shadow tree; "
+                         f"refusing to write through it (remove it, or use a fresh shadow "
+                         f"directory)")
+
+
+def _open_dir(name: str, parent_fd: int, shown: str) -> int:
+    """Open directory `name` under `parent_fd` without following a symbolic link."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            with contextlib.suppress(OSError):
+                if stat.S_ISLNK(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode):
+                    raise _symlink_error(shown) from None
+        raise
+
+
+def _find_symlink(dir_fd: int, shown: str) -> str | None:
+    """The first symbolic link in the tree below `dir_fd`, or None."""
+    with os.scandir(dir_fd) as it:
+        entries = list(it)
+    for entry in entries:
+        path = os.path.join(shown, entry.name)
+        if entry.is_symlink():
+            return path
+        if entry.is_dir(follow_symlinks=False):
+            fd = _open_dir(entry.name, dir_fd, path)
+            try:
+                found = _find_symlink(fd, path)
+            finally:
+                os.close(fd)
+            if found is not None:
+                return found
+    return None
+
+
+def _open_shadow_root(shadow: str, create: bool) -> int | None:
+    """An O_NOFOLLOW descriptor of the shadow root. The shadow directory (the root's parent)
+    is made if missing and `create`, but only if its own parent exists. None when the root is
+    missing and not to be made (a dry run)."""
+    root = shadow_root(shadow)
+    base, leaf = os.path.split(root)
+    if not os.path.isdir(base):
+        if os.path.lexists(base):
+            raise FamfsError(f"{base}: exists and is not a directory; a shadow tree needs a "
+                             f"directory")
+        parent = os.path.dirname(base.rstrip("/")) or "."
+        if not os.path.isdir(parent):
+            raise FamfsError(f"{base}: cannot make the shadow directory: its parent {parent} "
+                             f"does not exist")
+        if not create:
+            return None
+        try:
+            os.mkdir(base, 0o755)
+        except OSError as exc:
+            raise FamfsError(f"{base}: cannot make the shadow directory: "
+                             f"{exc.strerror}") from None
+    try:
+        base_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise FamfsError(f"{base}: cannot open the shadow directory: {exc.strerror}") from None
+    try:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(leaf, 0o755, dir_fd=base_fd)
+        return _open_dir(leaf, base_fd, root)
+    except FileNotFoundError:
+        return None
+    except _SymlinkError:
+        raise
+    except OSError as exc:
+        raise FamfsError(f"{root}: cannot make or open the shadow root: "
+                         f"{exc.strerror}") from None
+    finally:
+        os.close(base_fd)
+
+
+class _Tree:
+    """The shadow tree, walked only through directory descriptors opened with O_NOFOLLOW.
+
+    `fd(relpath)` opens the directory of famfs path `relpath` ('' is the root) component by
+    component from the root descriptor, keeping a few open. A directory that is not there (in
+    a dry run) or that could not be made is `missing`: its descriptor is None.
+    """
+
+    def __init__(self, root_fd: int | None, root: str) -> None:
+        self.root = root
+        self.root_fd = root_fd
+        self.cache: dict[str, int] = {}
+        self.missing: set[str] = set() if root_fd is not None else {""}
+
+    def shown(self, relpath: str) -> str:
+        return os.path.join(self.root, relpath)
+
+    def fd(self, relpath: str) -> int | None:
+        if relpath == "":
+            return self.root_fd
+        if relpath in self.cache:
+            return self.cache[relpath]
+        parent_rel, _, name = relpath.rpartition("/")
+        if relpath in self.missing or parent_rel in self.missing:
+            return None
+        parent = self.fd(parent_rel)
+        if parent is None:
+            return None
+        fd = _open_dir(name, parent, self.shown(relpath))
+        if len(self.cache) >= _FD_CACHE:
+            victim = next(iter(self.cache))
+            os.close(self.cache.pop(victim))
+        self.cache[relpath] = fd
+        return fd
+
+    def is_missing(self, relpath: str) -> bool:
+        while True:
+            if relpath in self.missing:
+                return True
+            if not relpath:
+                return False
+            relpath = relpath.rpartition("/")[0]
+
+    def close(self) -> None:
+        for fd in self.cache.values():
+            os.close(fd)
+        self.cache.clear()
+        if self.root_fd is not None:
+            os.close(self.root_fd)
+            self.root_fd = None
+
+
+def _kind(name: str, parent_fd: int) -> int | None:
+    """The lstat file type of `name` under `parent_fd`, or None if it does not exist."""
+    try:
+        return stat.S_IFMT(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _parent_of(node: Node) -> str:
+    return node.relpath.rpartition("/")[0]
+
+
+def _apply_dir(node: Directory, tree: _Tree, stats: ShadowStats, dry_run: bool,
+               made: list[Directory]) -> None:
+    shown = tree.shown(node.relpath)
+    if tree.is_missing(_parent_of(node)):
+        stats.new_directories += 1
+        tree.missing.add(node.relpath)
+        return
+    parent = tree.fd(_parent_of(node))
+    assert parent is not None
+    kind = _kind(node.name, parent)
+    if kind == stat.S_IFLNK:
+        raise _symlink_error(shown)
+    if kind == stat.S_IFDIR:
+        stats.existing_directories += 1
+        return
+    if kind is not None:
+        stats.dir_errors += 1
+        stats.errors.append(f"log entry {node.index}: {printable(shown)}: something else is in "
+                            f"the shadow tree where directory {printable(node.relpath)} "
+                            f"belongs")
+        tree.missing.add(node.relpath)
+        return
+    stats.new_directories += 1
+    if dry_run:
+        tree.missing.add(node.relpath)
+        return
+    try:
+        os.mkdir(node.name, 0o700, dir_fd=parent)
+    except OSError as exc:
+        raise FamfsError(f"{printable(shown)}: cannot make shadow directory: "
+                         f"{exc.strerror}") from None
+    made.append(node)
+
+
+def _apply_file(node: File, tree: _Tree, stats: ShadowStats, dry_run: bool) -> None:
+    shown = tree.shown(node.relpath)
+    if tree.is_missing(_parent_of(node)):
+        if dry_run:
+            stats.new_files += 1
+        else:
+            stats.file_errors += 1
+            stats.errors.append(f"log entry {node.index}: {printable(node.relpath)}: its "
+                                f"directory is not in the shadow tree")
+        return
+    parent = tree.fd(_parent_of(node))
+    assert parent is not None
+    kind = _kind(node.name, parent)
+    if kind == stat.S_IFLNK:
+        raise _symlink_error(shown)
+    if kind == stat.S_IFREG:
+        stats.existing_files += 1
+        return
+    if kind is not None:
+        stats.file_errors += 1
+        what = "a directory" if kind == stat.S_IFDIR else "something else"
+        stats.errors.append(f"log entry {node.index}: {printable(shown)}: {what} is in the "
+                            f"shadow tree where file {printable(node.relpath)} belongs")
+        return
+    stats.new_files += 1
+    if dry_run:
+        return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(node.name, flags, 0o644, dir_fd=parent)
+    except OSError as exc:
+        raise FamfsError(f"{printable(shown)}: cannot write shadow file: "
+                         f"{exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(file_yaml(node.entry))
+
+
+def _finish_dirs(made: list[Directory], tree: _Tree) -> None:
+    """Give each new directory its logged mode (children first: a mode without write
+    permission must not stop its children being made) and, when uid and gid are both
+    non-zero, its logged owner, as the reference does (best effort when not root)."""
+    for node in reversed(made):
+        fd = tree.fd(node.relpath)
+        assert fd is not None
+        if node.uid and node.gid:
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, node.uid, node.gid)
+        os.fchmod(fd, node.mode & 0o7777)
 
 
 def write_shadow(namespace: Namespace, shadow: str, dry_run: bool = False) -> ShadowStats:
-    """Mirror `namespace` into the shadow tree at `shadow` (created if missing).
+    """Mirror `namespace` into the shadow tree at `shadow`, made if missing (its parent must
+    exist).
 
     Existing YAML files and directories are left alone (replay is idempotent). Something else
-    in the way (a directory where a file belongs, or the reverse) is a FamfsError naming it.
+    in the way (a directory where a file belongs, or the reverse), and a log entry the
+    namespace could not apply, are counted as errors with a message naming the entry; the
+    rest is still written. A symbolic link inside the tree is a FamfsError raised before
+    anything is written.
     """
     root = shadow_root(shadow)
-    new_files = new_dirs = existing = 0
-    if not dry_run:
-        try:
-            os.makedirs(root, exist_ok=True)
-        except OSError as exc:
-            raise FamfsError(f"{root}: cannot create the shadow root: {exc.strerror}") from None
+    root_fd = _open_shadow_root(shadow, create=not dry_run)
+    stats = ShadowStats()
+    for conflict in namespace.conflicts:
+        stats.file_errors += 1
+        stats.errors.append(f"log entry {conflict.index}: {printable(conflict.relpath)}: "
+                            f"{conflict.reason}")
+    tree = _Tree(root_fd, root)
+    made: list[Directory] = []
+    try:
+        if root_fd is not None:
+            link = _find_symlink(root_fd, root)
+            if link is not None:
+                raise _symlink_error(link)
+        for node in namespace.walk():
+            if isinstance(node, Directory):
+                _apply_dir(node, tree, stats, dry_run, made)
+            elif isinstance(node, File):
+                _apply_file(node, tree, stats, dry_run)
+        _finish_dirs(made, tree)
+    finally:
+        tree.close()
+    return stats
+
+
+def check_shadow(namespace: Namespace, shadow: str) -> None:
+    """Read every shadow YAML file back and compare it with its log entry (the reference's
+    shadow test); FamfsError naming the first file that does not match."""
+    import yaml
+
+    root = shadow_root(shadow)
     for node in namespace.walk():
+        if not isinstance(node, File):
+            continue
         path = os.path.join(root, node.relpath)
-        if isinstance(node, Directory):
-            if os.path.isdir(path):
-                existing += 1
-                continue
-            if os.path.lexists(path):
-                raise FamfsError(f"{path}: exists in the shadow tree where directory "
-                                 f"{node.relpath} belongs")
-            new_dirs += 1
-            if not dry_run:
-                try:
-                    os.mkdir(path, 0o755)
-                except OSError as exc:
-                    raise FamfsError(f"{path}: cannot create shadow directory: "
-                                     f"{exc.strerror}") from None
-        elif isinstance(node, File):
-            if os.path.isfile(path):
-                existing += 1
-                continue
-            if os.path.lexists(path):
-                raise FamfsError(f"{path}: exists in the shadow tree where file "
-                                 f"{node.relpath} belongs")
-            new_files += 1
-            if not dry_run:
-                try:
-                    with open(path, "x", encoding="utf-8") as fh:
-                        fh.write(file_yaml(node.entry))
-                except OSError as exc:
-                    raise FamfsError(f"{path}: cannot write shadow file: "
-                                     f"{exc.strerror}") from None
-    return ShadowStats(new_files, new_dirs, existing)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, encoding="ascii") as fh:
+                doc = yaml.load(fh.read(), Loader=yaml.BaseLoader)["file"]
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as exc:
+            raise FamfsError(f"{printable(path)}: shadow file does not read back: "
+                             f"{exc}") from None
+        entry = node.entry
+        want = _shadow_fields(entry)
+        try:
+            got = (doc["path"], int(doc["size"]), int(doc["mode"], 8), int(doc["uid"]),
+                   int(doc["gid"]), _extents_of(doc))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise FamfsError(f"{printable(path)}: shadow file field missing or bad: "
+                             f"{exc}") from None
+        if got != want:
+            raise FamfsError(f"{printable(path)}: shadow file does not match log entry "
+                             f"{node.index}")
+
+
+def _shadow_fields(entry: FileEntry) -> tuple[object, ...]:
+    fmap = entry.fmap
+    exts = fmap.extents if fmap.interleave is None else fmap.interleave.strips
+    return (entry.relpath, entry.size, entry.mode, _signed32(entry.uid), _signed32(entry.gid),
+            tuple((e.offset, e.length) for e in exts))
+
+
+def _extents_of(doc: dict) -> tuple[tuple[int, int], ...]:  # type: ignore[type-arg]
+    if "striped_ext_list" in doc:
+        exts = doc["striped_ext_list"][0]["simple_ext_list"]
+    else:
+        exts = doc["simple_ext_list"]
+    return tuple((int(e["offset"], 16), int(e["length"], 16)) for e in exts)

@@ -63,6 +63,7 @@ def test_getmap_of_a_file_outside_famfs_exits_1(tmp_path, cli) -> None:
 
 
 def test_getmap_of_several_files_reports_each(fs_image: str, cli) -> None:
-    proc = cli("getmap", f"{fs_image}:striped", f"{fs_image}:nope", f"{fs_image}:d/simple")
+    proc = cli("getmap", "-c", f"{fs_image}:striped", f"{fs_image}:nope",
+               f"{fs_image}:d/simple")
     assert proc.returncode == 1
     assert proc.stdout.count("famfs_getmap: good file") == 2

@@ -29,8 +29,8 @@ def _sb(path: str) -> Superblock:
 def test_mkfs_creates_an_image_and_prints_the_fsck_summary(image_path: str, cli) -> None:
     proc = cli("-s", "64m", image_path, prog="mkfs.famfs")
     assert proc.returncode == 0, proc.stderr
-    assert "log slots used:    0 of 15420" in proc.stdout
-    assert "device capacity:   67108864" in proc.stdout
+    assert "# of log entries in use: 0 of 15420" in proc.stdout
+    assert "Device capacity:        67108864" in proc.stdout
     sb = _sb(image_path)
     assert sb.device_size == 64 * MiB and sb.log_len == 8 * MiB
 
@@ -71,7 +71,7 @@ def test_kill_requires_force(image_path: str, cli) -> None:
     mkfs(image_path, size=64 * MiB)
     before = _digest(image_path)
     proc = cli("-k", image_path, prog="mkfs.famfs")
-    assert proc.returncode == 1 and "-f" in proc.stderr
+    assert proc.returncode == 2 and "-f" in proc.stderr
     assert _digest(image_path) == before
 
 

@@ -145,7 +145,7 @@ class Mounter:
         """`famfs mount -f ...` as a child process; returns once the mount is live."""
         mp = self.mountpoint("fg")
         full_env = dict(os.environ, **(env or {}))
-        proc = subprocess.Popen([sys.executable, "-m", "famfs", "mount", "-f", *options,
+        proc = subprocess.Popen([sys.executable, "-m", "famfs", "mount", "--foreground", *options,
                                  device, mp], env=full_env, stderr=subprocess.PIPE)
         self.procs.append(proc)
         self.pids.add(proc.pid)

@@ -19,12 +19,15 @@ from types import ModuleType
 from typing import TypeVar
 
 from famfs.alloc import InterleaveParams
+from famfs.cli.main import ArgumentsError, CommandParser, add_verbose
 from famfs.cli.opened import OpenedFilesystems
 from famfs.cli.sizes import count_arg, id_arg, int_arg, mode_arg, parse_size, size_arg, umask
-from famfs.errors import FamfsError, RoleError, UsageError
+from famfs.errors import FamfsError, NotDirectoryError, NotFoundError, RoleError
 from famfs.fs.copy import (
     CopyItem,
+    CopyPlan,
     CopyResult,
+    compare_data,
     file_pieces,
     plan_copy,
     run_copy,
@@ -35,6 +38,9 @@ from famfs.fs.target import Target, parse_target, require_target
 from famfs.progress import Progress
 
 DEFAULT_CHUNK = 2 * 1024 * 1024
+MAX_THREADS = 256
+"""Most threads `-t` may ask for (0 means: do the work in the calling thread), as the
+reference."""
 
 T = TypeVar("T")
 
@@ -50,6 +56,27 @@ def _warn(prog: str, message: str) -> None:
     print(f"famfs {prog}: {message}", file=sys.stderr)
 
 
+def thread_arg(text: str) -> int:
+    """argparse type for `-t`: 0 to 256 threads (0 and 1 both mean one thread)."""
+    value = int_arg(text)
+    if not 0 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"thread count {text!r} is not between 0 and "
+                                         f"{MAX_THREADS}")
+    return value
+
+
+def holds_famfs(path: str) -> bool:
+    """Whether regular file `path` starts with a famfs superblock magic."""
+    from famfs.omf.superblock import SUPERBLOCK_MAGIC
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return len(head) == 8 and int.from_bytes(head, "little") == SUPERBLOCK_MAGIC
+
+
 def _add_interleave_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-N", "--nstrips", type=count_arg, help="strips per interleaved file")
     p.add_argument("-B", "--nbuckets", type=count_arg, help="buckets the device is split into")
@@ -61,7 +88,7 @@ def _interleave(args: argparse.Namespace) -> InterleaveParams | None:
     if args.nstrips is None and args.nbuckets is None and args.chunksize is None:
         return None
     if args.nstrips is None or args.nbuckets is None:
-        raise UsageError("interleaved allocation needs both -N NSTRIPS and -B NBUCKETS")
+        raise ArgumentsError("interleaved allocation needs both -N NSTRIPS and -B NBUCKETS")
     return InterleaveParams(nbuckets=args.nbuckets, nstrips=args.nstrips,
                             chunk_size=args.chunksize or DEFAULT_CHUNK)
 
@@ -127,72 +154,81 @@ def _first_mismatch(pieces: Pieces, seed: int, size: int, name: str) -> int | No
 
 @dataclass(frozen=True)
 class _Multi:
-    target: Target
+    target: Target | None
+    """None: the name is not a famfs path (an error for this file only)."""
     size: int
+    """0: the file exists already; use its size."""
     seed: int | None
+    name: str
 
 
 def _parse_multi(text: str) -> _Multi:
     parts = text.split(",")
     if len(parts) not in (2, 3) or not parts[0]:
-        raise UsageError(f"-M {text!r}: expected NAME,SIZE or NAME,SIZE,SEED")
+        raise ArgumentsError(f"-M {text!r}: expected NAME,SIZE or NAME,SIZE,SEED")
     try:
         size = parse_size(parts[1])
         seed = int(parts[2], 0) if len(parts) == 3 else None
     except ValueError:
-        raise UsageError(f"-M {text!r}: bad size or seed") from None
-    if size == 0:
-        raise UsageError(f"-M {text!r}: size 0 is not allowed (famfs files cannot be empty)")
+        raise ArgumentsError(f"-M {text!r}: bad size or seed") from None
+    if seed == 0:
+        seed = None  # as the reference: seed 0 means "do not randomize"
     if seed is not None:
         _pattern().check_seed(seed)
-    return _Multi(require_target(parts[0]), size, seed)
+    return _Multi(parse_target(parts[0]), size, seed, parts[0])
 
 
 def _creat_one(args: argparse.Namespace, mode: int, interleave: InterleaveParams | None) -> int:
     if not args.file:
-        raise UsageError("creat: a FILE to create is required")
-    if args.randomize and args.seed is None:
-        raise UsageError("-r needs a seed (-S SEED) so the file can be verified later")
-    if args.seed is not None:
-        _pattern().check_seed(args.seed)
+        raise ArgumentsError("a FILE to create is required")
+    seed = args.seed if args.randomize and args.seed else None  # seed 0: do not randomize
+    if seed is not None:
+        _pattern().check_seed(seed)
     if args.size == 0:
-        raise UsageError("-s 0: famfs files cannot be empty")
+        raise ArgumentsError("-s 0: famfs files cannot be empty")
     target = require_target(args.file)
     with Filesystem(target.device, writable=True) as fs:
         size = args.size
         if size is None:
             existing = fs.namespace.find(target.relpath)
             if not isinstance(existing, File):
-                raise UsageError(f"{args.file}: does not exist, so its size (-s) is required")
+                raise ArgumentsError(f"{args.file}: does not exist, so its size (-s) is required")
             size = existing.size
         spec = NewFile(target.relpath, size, mode, args.uid, args.gid, interleave)
-        if not args.randomize:
+        if seed is None:
             node = fs.create_files([spec])[0]
         else:
             # Data before metadata: the file is logged once its bytes are in place.
             with fs.reserve([spec]) as reservation:
                 node = reservation.files[0]
-                _randomize(fs, node, args.seed, args.file)
+                _randomize(fs, node, seed, args.file)
                 if node.index is not None:
                     fs.flush_file(node)
                 node = reservation.commit()[0]
         if args.verbose:
-            print(f"{args.file}: {node.size} bytes" + (" randomized" if args.randomize else ""))
+            print(f"{args.file}: {node.size} bytes" + (" randomized" if seed else ""))
     return 0
 
 
 def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleaveParams | None) -> int:
     if args.file or args.size is not None or args.seed is not None:
-        raise UsageError("-M cannot be combined with FILE, -s or -S")
+        raise ArgumentsError("-M cannot be combined with FILE, -s or -S")
     multis = [_parse_multi(m) for m in args.multi]
     by_device: dict[str, list[_Multi]] = {}
-    for m in multis:
-        by_device.setdefault(m.target.device, []).append(m)
     errors = 0
+    for m in multis:
+        if m.target is None:
+            _warn("creat", f"{m.name}: not a famfs path; use DEVICE:PATH or a path in a famfs "
+                           f"mount")
+            errors += 1
+            continue
+        by_device.setdefault(m.target.device, []).append(m)
     created = 0
     for device, group in by_device.items():
         with Filesystem(device, writable=True) as fs:
             before = fs.namespace.files
+            group = _sized(fs, group)
+            errors += len(multis_on(device, multis)) - len(group)
             reserved = _reserve_group(fs, group, mode, args, interleave)
             errors += len(group) - sum(len(members) for members, _ in reserved)
             for members, reservation in reserved:
@@ -225,13 +261,34 @@ def _fill_seeded(fs: Filesystem, members: list[_Multi], reservation: Reservation
     progress.finish()
 
 
+def multis_on(device: str, multis: list[_Multi]) -> list[_Multi]:
+    return [m for m in multis if m.target is not None and m.target.device == device]
+
+
+def _sized(fs: Filesystem, group: list[_Multi]) -> list[_Multi]:
+    """The group with size 0 replaced by the size of the existing file; a new file of size
+    0 is reported and dropped."""
+    out = []
+    for m in group:
+        if m.size == 0:
+            assert m.target is not None
+            node = fs.namespace.find(m.target.relpath)
+            if not isinstance(node, File):
+                _warn("creat", f"{m.name}: size 0 is only allowed for an existing file (famfs "
+                               f"files cannot be empty)")
+                continue
+            m = _Multi(m.target, node.size, m.seed, m.name)
+        out.append(m)
+    return out
+
+
 def _reserve_group(fs: Filesystem, group: list[_Multi], mode: int, args: argparse.Namespace,
                    interleave: InterleaveParams | None
                    ) -> list[tuple[list[_Multi], Reservation]]:
     """One reservation for the group, or, if one bad file fails it, one per file (each bad
     file reported)."""
     specs = [NewFile(m.target.relpath, m.size, mode, args.uid, args.gid, interleave)
-             for m in group]
+             for m in group if m.target is not None]
     try:
         return [(group, fs.reserve(specs))]
     except RoleError:
@@ -250,8 +307,8 @@ def _reserve_group(fs: Filesystem, group: list[_Multi], mode: int, args: argpars
 
 
 def cmd_creat(args: argparse.Namespace) -> int:
-    if args.seed is not None and not args.randomize:
-        raise UsageError("seed (-S) without randomize (-r)")
+    if args.seed and not args.randomize:
+        raise ArgumentsError("seed (-S) without randomize (-r)")
     interleave = _interleave(args)
     mode = (0o644 if args.mode is None else args.mode) & ~umask()
     if args.multi:
@@ -261,14 +318,57 @@ def cmd_creat(args: argparse.Namespace) -> int:
 
 # --- cp -----------------------------------------------------------------------------------
 
+def _check_slash_dest(fs: Filesystem, dest: str, relpath: str) -> None:
+    """A destination written with a trailing `/` must be an existing directory."""
+    from famfs.fs.namespace import Directory
+
+    if dest.endswith("/") and relpath and not isinstance(fs.namespace.find(relpath),
+                                                         Directory):
+        raise NotDirectoryError(f"{dest}: not a directory (a destination ending in / must be an "
+                         f"existing directory)")
+
+
+def _compare_only(fs: Filesystem, plan: CopyPlan, dest: Target, verbose: int) -> list[str]:
+    """`cp -c`: compare each planned file with its famfs copy; never write. One message per
+    file that is missing, of another size, or different."""
+    errors = list(plan.errors)
+    for item in plan.files:
+        shown = f"{dest.device}:{item.relpath}" if dest.mountpoint is None else \
+            os.path.join(dest.mountpoint, item.relpath)
+        node = fs.namespace.find(item.relpath)
+        if not isinstance(node, File):
+            errors.append(f"{shown}: compare: no such famfs file")
+            continue
+        if node.size != item.size:
+            errors.append(f"{shown}: compare: {node.size} bytes, {item.source} has {item.size}")
+            continue
+        try:
+            bad = compare_data(fs, node, item.source)
+        except OSError as exc:
+            errors.append(f"{item.source}: compare: {exc.strerror}")
+            continue
+        if bad is not None:
+            errors.append(f"{shown}: compare: differs from {item.source} at offset {bad}")
+        elif verbose:
+            print(f"{item.source} == {shown}", flush=True)
+    return errors
+
+
 def cmd_cp(args: argparse.Namespace) -> int:
     if len(args.paths) < 2:
-        raise UsageError("cp: SRC and DEST are required")
+        raise ArgumentsError("SRC and DEST are required")
     *sources, dest = args.paths
     target = require_target(dest)
     interleave = _interleave(args)
     mode = None if args.mode is None else args.mode & ~umask()
-    with Filesystem(target.device, writable=True) as fs:
+    with Filesystem(target.device, writable=not args.compare) as fs:
+        _check_slash_dest(fs, dest, target.relpath)
+        if args.compare:
+            plan = plan_copy(fs, sources, target.relpath, args.recursive, mode)
+            errors = _compare_only(fs, plan, target, args.verbose)
+            for message in errors:
+                _warn("cp", message)
+            return 1 if errors else 0
         fs.check_master("copy files in")
         plan = plan_copy(fs, sources, target.relpath, args.recursive, mode)
         progress = Progress("cp", sum(f.size for f in plan.files))
@@ -279,7 +379,7 @@ def cmd_cp(args: argparse.Namespace) -> int:
                 print(f"{item.source} -> {target.device}:{item.relpath}", flush=True)
 
         result: CopyResult = run_copy(fs, plan, args.uid, args.gid, interleave,
-                                      compare=args.compare, on_file=on_file,
+                                      compare=False, on_file=on_file,
                                       threads=args.threadct or 1)
         progress.finish()
     for message in result.errors:
@@ -309,9 +409,12 @@ def _verify_one(name: str, seed: int, quiet: bool, opened: OpenedFilesystems) ->
         try:
             st = os.stat(name)
         except OSError as exc:
-            raise UsageError(f"{name}: {exc.strerror}") from None
+            raise NotFoundError(f"{name}: {exc.strerror}") from None
         if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"{name}: not a famfs path or a regular file")
+            raise FamfsError(f"{name}: not a famfs path or a regular file")
+        if holds_famfs(name):
+            raise ArgumentsError(f"{name}: is a famfs image, not a file in it; name a file as "
+                             f"{name}:PATH")
         size, bad = _verify_local(name, seed)
     else:
         fs = opened.get(target.device)
@@ -328,7 +431,7 @@ def _verify_one(name: str, seed: int, quiet: bool, opened: OpenedFilesystems) ->
 
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.multi and (args.seed is not None or args.file):
-        raise UsageError("-m cannot be combined with -S or -f")
+        raise ArgumentsError("-m cannot be combined with -S or -f")
     jobs: list[tuple[str, int]] = []
     if args.multi:
         for text in args.multi:
@@ -338,13 +441,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             except ValueError:
                 seed = -1
             if not sep or not name or seed < 0:
-                raise UsageError(f"-m {text!r}: expected FILE,SEED")
+                raise ArgumentsError(f"-m {text!r}: expected FILE,SEED")
             jobs.append((name, seed))
     else:
         if not args.file:
-            raise UsageError("verify: a file (-f FILE) is required")
+            raise ArgumentsError("a file (-f FILE) is required")
         if args.seed is None:
-            raise UsageError("verify: a seed (-S SEED) is required")
+            raise ArgumentsError("a seed (-S SEED) is required")
         jobs.append((args.file, args.seed))
     failed: list[int] = []
 
@@ -368,7 +471,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 # --- registration -------------------------------------------------------------------------
 
-class _RepeatableOptionParser(argparse.ArgumentParser):
+class _RepeatableOptionParser(CommandParser):
     """An argparse parser that collects one repeatable option (`repeat_flags`, stored in
     `multi`) in a single linear pass: argparse's own handling of N repeated options costs
     O(N^2), which is seconds for the 10,000 `-M` of one `creat`."""
@@ -411,21 +514,32 @@ def _repeatable(parser: argparse.ArgumentParser, *flags: str) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `creat`, `cp` and `verify` to the `famfs` command line."""
-    p = subparsers.add_parser("creat", help="allocate and log files (optionally randomized)")
-    p.add_argument("-s", "--size", type=size_arg, help="file size (k/m/g suffixes)")
-    p.add_argument("-S", "--seed", type=int_arg, help="seed of the verify pattern (needs -r)")
+    p = subparsers.add_parser(
+        "creat", help="allocate and log files (optionally randomized)",
+        description="Allocate and log a file of exactly SIZE bytes (master only). The same "
+                    "path and size again is a no-op (with -r -S it re-randomizes); a "
+                    "different size fails. -M creates many files in one call.")
+    p.add_argument("-s", "--size", type=size_arg,
+                   help="file size (k/m/g suffixes); may be left out for an existing file")
+    p.add_argument("-S", "--seed", type=int_arg,
+                   help="seed of the verify pattern (needs -r; 0 means no pattern)")
     p.add_argument("-r", "--randomize", action="store_true",
                    help="fill the file with the verify pattern of -S SEED")
     p.add_argument("-m", "--mode", type=mode_arg, help="octal mode (default 0644, less umask)")
-    p.add_argument("-u", "--uid", type=id_arg, default=os.geteuid())
-    p.add_argument("-g", "--gid", type=id_arg, default=os.getegid())
+    p.add_argument("-u", "--uid", type=id_arg, default=os.geteuid(),
+                   help="owner (default: you)")
+    p.add_argument("-g", "--gid", type=id_arg, default=os.getegid(),
+                   help="group (default: yours)")
     p.add_argument("-M", "--multi", action="append", metavar="NAME,SIZE[,SEED]",
-                   help="create many files in one call (repeatable)")
-    p.add_argument("-t", "--threadct", type=count_arg,
-                   help="threads filling the -M files that have a seed (default 1)")
-    p.add_argument("-v", "--verbose", action="store_true")
+                   help="create many files in one call (repeatable; SIZE 0: the existing "
+                        "file's size; SEED 0 or none: no pattern)")
+    p.add_argument("-t", "--threadct", type=thread_arg,
+                   help=f"threads filling the -M files that have a seed (0..{MAX_THREADS}; "
+                        f"default 1)")
+    add_verbose(p)
     _add_interleave_args(p)
-    p.add_argument("file", nargs="?", metavar="FILE")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="DEVICE:PATH or a path in a famfs mount")
     p.set_defaults(func=cmd_creat)
     _repeatable(p, "-M", "--multi")
 
@@ -434,28 +548,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Copy regular files into famfs: each is allocated and logged at its size, "
                     "then its data is copied in. With several sources or -r, DEST is a "
                     "directory; with -r the contents of each SRC directory go into DEST "
-                    "(made if missing). A destination file of the same size is overwritten, "
-                    "so an interrupted copy can be rerun. Empty files, devices and "
-                    "directories without -r are skipped with an error; the rest is copied.")
-    p.add_argument("-r", "--recursive", action="store_true")
-    p.add_argument("-t", "--threadct", type=count_arg, help="threads copying file data")
+                    "(made if missing; its parent must exist). A destination file of the "
+                    "same size is overwritten, so an interrupted copy can be rerun. Empty "
+                    "files, devices and directories without -r are skipped with an error; "
+                    "the rest is copied. With -c nothing is copied: each source is compared "
+                    "with its famfs copy.")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="copy directories and their contents")
+    p.add_argument("-t", "--threadct", type=thread_arg,
+                   help=f"threads copying file data (0..{MAX_THREADS})")
     p.add_argument("-m", "--mode", type=mode_arg,
                    help="octal mode (default: each source's permission bits)")
-    p.add_argument("-u", "--uid", type=id_arg, default=os.getuid())
-    p.add_argument("-g", "--gid", type=id_arg, default=os.getgid())
-    p.add_argument("-c", "--compare", action="store_true", help="compare after copying")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-u", "--uid", type=id_arg, default=os.getuid(), help="owner (default: you)")
+    p.add_argument("-g", "--gid", type=id_arg, default=os.getgid(),
+                   help="group (default: yours)")
+    p.add_argument("-c", "--compare", action="store_true",
+                   help="only compare each source with its famfs copy (nothing is written); "
+                        "a difference is an error")
+    add_verbose(p)
     _add_interleave_args(p)
     p.add_argument("paths", nargs="+", metavar="SRC", help="sources, then DEST (last)")
     p.set_defaults(func=cmd_cp)
 
-    p = subparsers.add_parser("verify", help="check a file against the verify pattern")
-    p.add_argument("-S", "--seed", type=int_arg)
-    p.add_argument("-f", "--filename", dest="file", metavar="FILE")
+    p = subparsers.add_parser(
+        "verify", help="check a file against the verify pattern",
+        description="Check that a file holds the verify pattern of SEED (as written by "
+                    "creat -r -S SEED); reports the first offset that differs.")
+    p.add_argument("-S", "--seed", type=int_arg, help="the seed the file was filled with")
+    p.add_argument("-f", "--filename", dest="file", metavar="FILE",
+                   help="DEVICE:PATH, a path in a famfs mount, or a local file")
     p.add_argument("-m", "--multi", action="append", metavar="FILE,SEED",
                    help="verify several files (repeatable)")
-    p.add_argument("-t", "--threadct", type=count_arg,
-                   help="threads verifying the -m files (default 1)")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-t", "--threadct", type=thread_arg,
+                   help=f"threads verifying the -m files (0..{MAX_THREADS}; default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    add_verbose(p)
     p.set_defaults(func=cmd_verify)
     _repeatable(p, "-m", "--multi")

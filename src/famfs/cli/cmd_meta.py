@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from famfs.cli.main import add_verbose
+from famfs.cli.main import ArgumentsError, add_verbose
 from famfs.cli.sizes import id_arg, mode_arg, size_arg, umask
-from famfs.errors import FamfsError, IsDirectoryError, NotFoundError, UsageError
+from famfs.errors import FamfsError, IsDirectoryError, NotFoundError
 
 if TYPE_CHECKING:
     from famfs.cli.opened import OpenedFilesystems
@@ -30,7 +30,7 @@ NO_STANDALONE = ("pyfamfs serves famfs through FUSE only; there is no standalone
                  "module mode, so --nofuse cannot be honoured (leave it out, or use --fuse)")
 
 
-def _add_fuse_flags(parser: argparse.ArgumentParser, short: bool) -> None:
+def add_fuse_flags(parser: argparse.ArgumentParser, short: bool) -> None:
     """`--fuse` (accepted: FUSE is the only mode) and `--nofuse` (refused, with the reason)."""
     fuse = ("-f", "--fuse") if short else ("--fuse",)
     nofuse = ("-F", "--nofuse") if short else ("--nofuse",)
@@ -43,7 +43,7 @@ def _add_fuse_flags(parser: argparse.ArgumentParser, short: bool) -> None:
 
 def check_nofuse(args: argparse.Namespace) -> None:
     if getattr(args, "nofuse", False):
-        raise UsageError(NO_STANDALONE)
+        raise ArgumentsError(NO_STANDALONE)
 
 
 def check_access_method(args: argparse.Namespace) -> None:
@@ -53,7 +53,7 @@ def check_access_method(args: argparse.Namespace) -> None:
         raise FamfsError("--mmap (-m) and --read (-r) are mutually exclusive")
 
 
-def _add_access_flags(parser: argparse.ArgumentParser) -> None:
+def add_access_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--mmap", action="store_true",
                         help="read the metadata through a mapping (the default, and the only "
                              "way here)")
@@ -93,7 +93,7 @@ def run_mkfs(args: argparse.Namespace) -> int:
 
     if args.kill:
         if not args.force:
-            raise UsageError("-k (kill) also requires -f")
+            raise ArgumentsError("-k (kill) also requires -f")
         mkfs_mod.kill(args.device)
         print(f"{args.device}: famfs superblock killed")
         return 0
@@ -202,10 +202,10 @@ def run_logplay(args: argparse.Namespace) -> int:
     if args.daxdev is not None and args.shadow is None:
         raise FamfsError("--daxdev is only used with a shadow logplay (--shadow DIR)")
     if args.daxdev is not None and args.target is not None:
-        raise UsageError(f"{args.target}: give either --daxdev DEVICE or a mount, not both")
+        raise ArgumentsError(f"{args.target}: give either --daxdev DEVICE or a mount, not both")
     source = args.daxdev if args.daxdev is not None else args.target
     if source is None:
-        raise UsageError("name a mount, a device, or --shadow DIR --daxdev DEVICE")
+        raise ArgumentsError("name a mount, a device, or --shadow DIR --daxdev DEVICE")
     device, mountpoint = _device_of(source, "logplay", allow_mounted=True)
     if args.shadow is not None:
         from famfs.fs.shadow import check_shadow, write_shadow
@@ -279,9 +279,9 @@ def run_clone(args: argparse.Namespace) -> int:
     src = require_target(args.src)
     dst = require_target(args.dst)
     if os.path.realpath(src.device) != os.path.realpath(dst.device):
-        raise UsageError(f"{args.src} and {args.dst} are on different famfs devices")
+        raise ArgumentsError(f"{args.src} and {args.dst} are on different famfs devices")
     if not src.relpath or not dst.relpath:
-        raise UsageError("clone copies a file to a new file; the root is neither")
+        raise ArgumentsError("clone copies a file to a new file; the root is neither")
     with Filesystem(src.device, writable=True) as fs:
         fs.clone(src.relpath, dst.relpath)
     _notify_mount(dst)
@@ -293,10 +293,10 @@ def run_clone(args: argparse.Namespace) -> int:
 
 def _not_famfs_path(arg: str) -> FamfsError:
     """Why `arg` names no famfs file, with what to type instead."""
-    from famfs.device import is_device_path
+    from famfs.cli.cmd_data import holds_famfs
 
-    if is_device_path(arg):
-        return UsageError(f"{arg}: is a device or image, not a file in it; name a file as "
+    if os.path.isfile(arg) and holds_famfs(arg):
+        return ArgumentsError(f"{arg}: is a device or image, not a file in it; name a file as "
                           f"{arg}:PATH")
     if not os.path.lexists(arg):
         return NotFoundError(f"{arg}: no such file, and not DEVICE:PATH")
@@ -409,7 +409,7 @@ def run_flush(args: argparse.Namespace) -> int:
                 print(f"famfs flush: {exc}", file=sys.stderr)
                 errors += 1
     if errors:
-        print(f"famfs flush: {errors} errors were detected", file=sys.stderr)
+        print(f"famfs flush: {errors} errors were detected")
         return 1
     return 0
 
@@ -520,10 +520,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="check a mounted device by its device path anyway (read-only)")
     p.add_argument("-B", "--nbuckets", type=int, default=0, metavar="N",
                    help="also report the space of N equal buckets of the device")
-    _add_access_flags(p)
+    add_access_flags(p)
     p.add_argument("-D", "--nodax", action="store_true",
                    help="accepted for compatibility: devices are always opened as files")
-    _add_fuse_flags(p, short=False)
+    add_fuse_flags(p, short=False)
     p.add_argument("target", metavar="DEVICE_OR_MOUNT", help="device, image file or mount")
     p.set_defaults(func=run_fsck)
 
@@ -535,7 +535,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("-n", "--dryrun", dest="dry_run", action="store_true",
                    help="report what would be added, change nothing")
     add_verbose(p)
-    _add_access_flags(p)
+    add_access_flags(p)
     p.add_argument("-c", "--client", action="store_true",
                    help="replay as a client would (accepted: a replay never writes the log)")
     p.add_argument("-s", "--shadow", metavar="DIR", default=None, action=_Once,

@@ -1,27 +1,37 @@
 """`famfs mount` and `famfs umount`.
 
-`famfs mount [-r] [-f] [--no-follow] [--cache {direct,page}] DEVICE MOUNTPOINT` replays the log of
-DEVICE and serves it on MOUNTPOINT through FUSE. It returns once the mount is live (the server
-keeps running in the background); with -f it serves in the foreground until unmounted or
-interrupted. `famfs umount MOUNTPOINT` unmounts, including a mount whose server was killed.
+`famfs mount [-r] [--foreground] [--no-follow] [--cache {direct,page}] DEVICE MOUNTPOINT`
+replays the log of DEVICE and serves it on MOUNTPOINT through FUSE. It returns once the mount
+is live (the server keeps running in the background); with --foreground it serves until
+unmounted or interrupted. `famfs umount MOUNTPOINT` unmounts, including a mount whose server
+was killed. As with the reference, `-f`/`--fuse` asks for FUSE (the only mode here) and
+`-F`/`--nofuse` for the standalone kernel module (refused: there is none).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from famfs.fuse.options import CACHE_MODES, DEFAULT_PROTOCOL, DEFAULT_WORKERS, PROTOCOL_CHOICES
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from famfs.cli.cmd_meta import add_fuse_flags
+    from famfs.cli.main import add_verbose
+
     p = sub.add_parser("mount", help="mount a famfs (FUSE)",
                        description="Mount the famfs on DEVICE (an image file or DAX device) at "
                                    "MOUNTPOINT. Every logged file and directory appears with "
                                    "its logged mode, owner and size; .meta/.superblock and "
                                    ".meta/.log are in the root.")
     p.add_argument("-r", "--readonly", action="store_true", help="mount read-only")
-    p.add_argument("-f", "--foreground", action="store_true",
+    p.add_argument("-m", "--mmap", action="store_true",
+                   help="read the log through a mapping (the default and only way here)")
+    p.add_argument("--foreground", action="store_true",
                    help="serve in the foreground until unmounted or interrupted")
+    add_fuse_flags(p, short=True)
+    add_verbose(p)
     p.add_argument("--no-follow", dest="follow", action="store_false",
                    help="on a client, do not pick up new log entries by itself (use famfs "
                         "logplay)")
@@ -35,31 +45,62 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--log", metavar="FILE",
                    help="where the background server writes its messages, appended (default: "
                         "syslog)")
-    p.add_argument("device", metavar="DEVICE")
-    p.add_argument("mountpoint", metavar="MOUNTPOINT")
+    p.add_argument("device", metavar="DEVICE", help="image file or DAX device")
+    p.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing directory")
     p.set_defaults(func=run_mount)
 
     u = sub.add_parser("umount", help="unmount a famfs",
                        description="Unmount the famfs at MOUNTPOINT (also one whose server "
                                    "died). A mounted famfs device may be named instead.")
-    u.add_argument("mountpoint", metavar="MOUNTPOINT")
+    u.add_argument("mountpoint", metavar="MOUNTPOINT", help="mount point (or mounted device)")
     u.set_defaults(func=run_umount)
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before anything starts, what would fail later with a vaguer message: a missing
+    device or mount point, and a --log file that cannot be opened."""
+    from famfs.errors import FamfsError, NotDirectoryError, NotFoundError
+
+    if not os.path.exists(args.device):
+        raise NotFoundError(f"{args.device}: no such device or image file")
+    if not os.path.exists(args.mountpoint):
+        raise NotFoundError(f"{args.mountpoint}: mount point does not exist (make it with "
+                            f"mkdir -p {args.mountpoint})")
+    if not os.path.isdir(args.mountpoint):
+        raise NotDirectoryError(f"{args.mountpoint}: mount point is not a directory")
+    if args.log is not None:
+        try:
+            fd = os.open(args.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise FamfsError(f"--log {args.log}: cannot open the server's log file: "
+                             f"{exc.strerror}") from None
+        os.close(fd)
+
+
 def run_mount(args: argparse.Namespace) -> int:
-    from famfs.errors import UsageError
+    from famfs.cli.cmd_meta import check_nofuse
+    from famfs.cli.main import ArgumentsError
+    from famfs.errors import FamfsError
     from famfs.fuse.mount import MountRequest, serve_daemon, serve_foreground
     from famfs.fuse.ops import MountOptions
 
+    check_nofuse(args)
+    if args.mmap and args.readonly:
+        raise FamfsError("-m (--mmap) and -r are mutually exclusive: in the reference -r reads "
+                         "the log with read(2), which -m excludes (here -r mounts read-only; "
+                         "leave out -m)")
+    _check_paths(args)
     if args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: must be at least 1")
+        raise ArgumentsError(f"--threads {args.threads}: must be at least 1")
     if args.famfs_protocol not in ("v10", "early", "off"):
-        raise UsageError(f"--famfs-protocol {args.famfs_protocol}: expected v10, early or off")
+        raise ArgumentsError(f"--famfs-protocol {args.famfs_protocol}: expected v10, early or off")
     req = MountRequest(args.device, args.mountpoint,
                        MountOptions(readonly=args.readonly, cache=args.cache,
                                     follow=args.follow),
                        workers=args.threads, famfs_protocol=args.famfs_protocol,
                        log=args.log)
+    if args.verbose:
+        print(f"daxdev={os.path.realpath(args.device)}, mpt={os.path.realpath(args.mountpoint)}")
     if args.foreground:
         return serve_foreground(req)
     return serve_daemon(req)

@@ -15,10 +15,15 @@ import sys
 from collections.abc import Sequence
 
 from famfs import __version__
-from famfs.errors import FamfsError, UsageError
+from famfs.errors import FamfsError, NoSuperblockError, UsageError
 
 COMMAND_MODULES = ("famfs.cli.cmd_meta", "famfs.cli.cmd_data", "famfs.cli.cmd_mount")
 USAGE_EXIT = 2
+
+
+class ArgumentsError(UsageError):
+    """Command-line arguments that are missing or do not fit together: exit status 2, as for
+    the arguments argparse itself refuses."""
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -28,7 +33,8 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args, help_flags: Sequence[str] = ("-h", "-?", "--help"),
                  **kwargs) -> None:  # type: ignore[no-untyped-def]
         add_help = kwargs.pop("add_help", True)
-        super().__init__(*args, add_help=False, **kwargs)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
         if add_help and help_flags:
             self.add_argument(*help_flags, action="help", help="show this help and exit")
 
@@ -57,9 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
 def run(func, args: argparse.Namespace, prog: str) -> int:  # type: ignore[no-untyped-def]
     try:
         return int(func(args) or 0)
-    except UsageError as exc:
+    except ArgumentsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return USAGE_EXIT
+    except NoSuperblockError as exc:
+        print(f"{prog}: {exc.device or 'device'}: not a famfs image (make one with "
+              f"mkfs.famfs): {exc.what}: field {exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
     except FamfsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1

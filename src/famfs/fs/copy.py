@@ -25,6 +25,7 @@ from famfs.errors import (
     FamfsError,
     LogFullError,
     NoSpaceError,
+    NotFoundError,
     PathError,
     UsageError,
 )
@@ -158,6 +159,9 @@ def plan_copy(fs: Filesystem, sources: list[str], dest: str, recursive: bool,
         if not recursive:
             raise UsageError(f"destination directory {dest} does not exist")
         check_relpath(dest)
+        parent = dest.rpartition("/")[0]
+        if parent and not isinstance(fs.namespace.find(parent), Directory):
+            raise NotFoundError(f"destination {dest}: parent directory {parent} does not exist")
         plan.directories.append((dest, DIRECTORY_MODE))
     for source in sources:
         try:

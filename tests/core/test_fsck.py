@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from set_a import MASTER_UUID, expected, make_set_a_image
 
 from famfs.alloc import InterleaveParams
 from famfs.errors import CorruptError, NoSuperblockError, WrongVersionError
@@ -33,26 +36,92 @@ def test_clean_filesystem_reports_counts_and_space(fs_image: str) -> None:
     assert report.capacity == 256 * MiB
 
 
-def test_fsck_cli_prints_slots_capacity_and_passes(fs_image: str, cli) -> None:
+def test_fsck_cli_prints_entries_capacity_and_passes(fs_image: str, cli) -> None:
     proc = cli("fsck", fs_image)
     assert proc.returncode == 0, proc.stderr
-    for text in ("log slots used:    4 of 15420", "log slots free:    15416",
-                 "device capacity:   268435456", "no allocation collisions",
-                 "no namespace conflicts"):
-        assert text in proc.stdout
+    for text in ("  # of log entries in use: 4 of 15420", "  Device capacity:        268435456",
+                 "  No allocation errors found", "  3 files", "  1 directories"):
+        assert text + "\n" in proc.stdout
 
 
-def test_dash_h_is_human_readable_not_help(fs_image: str, cli) -> None:
-    proc = cli("fsck", "-h", fs_image)
+@pytest.mark.parametrize("args, vector", [
+    ((), "fsck.txt"),
+    (("-h",), "fsck-human.txt"),
+    (("--human",), "fsck-human.txt"),
+    (("--nbuckets", "8"), "fsck-nbuckets8.txt"),
+    (("-B", "8"), "fsck-nbuckets8.txt"),
+])
+def test_fsck_output_is_the_references_line_for_line(image_path: str, cli, args, vector) -> None:
+    make_set_a_image(image_path)
+    proc = cli("fsck", *args, image_path, env={"FAMFS_SYSTEM_UUID": MASTER_UUID})
     assert proc.returncode == 0, proc.stderr
-    assert "device capacity:   256.00M" in proc.stdout
+    assert proc.stdout == expected(vector)
+
+
+def test_the_role_line_says_client_on_another_host(image_path: str, cli) -> None:
+    make_set_a_image(image_path)
+    proc = cli("fsck", image_path, env={"FAMFS_SYSTEM_UUID": str(uuid.uuid4())})
+    assert proc.returncode == 0, proc.stderr
+    want = expected("fsck.txt").replace("role of this node: Owner", "role of this node: Client")
+    assert proc.stdout == want
+
+
+def test_verbose_adds_the_log_geometry_scripts_read(fs_image: str, cli) -> None:
+    proc = cli("fsck", "-v", fs_image)
+    assert proc.returncode == 0, proc.stderr
+    log_len = [line.split()[1] for line in proc.stdout.splitlines() if "log_len" in line]
+    assert log_len == ["8388608"]
+    assert "  last_log_index:    15419\n" in proc.stdout
 
 
 def test_verbose_lists_every_entry(fs_image: str, cli) -> None:
-    proc = cli("fsck", "-v", fs_image)
+    proc = cli("fsck", "-vv", fs_image)
     assert proc.returncode == 0, proc.stderr
-    for name in ("dir dir", "file a ", "file dir/b ", "file striped "):
-        assert name.replace("dir dir", "dir  dir") in proc.stdout
+    for name in ("dir  dir", "file a ", "file dir/b ", "file striped "):
+        assert name in proc.stdout
+
+
+def test_verbose_escapes_control_characters_in_names(image_path: str, cli) -> None:
+    mkfs(image_path, size=64 * MiB)
+    with Filesystem(image_path, writable=True) as fs:
+        fs.create_file("evil\x1b[2Jname\ttab", 1)
+        fs.mkdir("bidi\u202edir")
+    proc = cli("fsck", "-v", image_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout
+    assert "evil\\x1b[2Jname\\ttab" in proc.stdout
+    assert "bidi\\u202edir" in proc.stdout
+
+
+@pytest.mark.parametrize("flag", ["-m", "--mmap", "-r", "--read", "--fuse", "-D"])
+def test_reference_access_flags_are_accepted(fs_image: str, cli, flag: str) -> None:
+    proc = cli("fsck", flag, fs_image)
+    assert proc.returncode == 0, proc.stderr
+    assert "Famfs Superblock:" in proc.stdout
+
+
+def test_mmap_and_read_together_fail_as_the_reference(fs_image: str, cli) -> None:
+    proc = cli("fsck", "-rm", fs_image)
+    assert proc.returncode == 1
+    assert "mutually exclusive" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_nofuse_is_refused_with_the_reason(fs_image: str, cli) -> None:
+    proc = cli("fsck", "--nofuse", fs_image)
+    assert proc.returncode == 2 and "FUSE only" in proc.stderr
+
+
+def test_question_mark_is_help_and_h_is_not(fs_image: str, cli) -> None:
+    proc = cli("fsck", "-?")
+    assert proc.returncode == 0 and "--human" in proc.stdout
+
+
+def test_a_filesystem_problem_is_printed_and_fails_the_check(fs_image: str) -> None:
+    report = fsck(fs_image)
+    report.problems.append("device is 1048576 bytes shorter than its superblock says")
+    assert not report.ok
+    text = report.render()
+    assert "Problems:\n  device is 1048576 bytes shorter than its superblock says\n" in text
 
 
 def test_a_cross_link_fails_and_names_the_entry(fs_image: str, cli) -> None:
@@ -63,7 +132,7 @@ def test_a_cross_link_fails_and_names_the_entry(fs_image: str, cli) -> None:
     assert {c.entry_index for c in report.collisions} == {4}
     proc = cli("fsck", fs_image)
     assert proc.returncode == 1
-    assert "allocation collisions (cross-links): 1" in proc.stdout
+    assert "ERROR: 2 ALLOCATION COLLISIONS FOUND" in proc.stdout
     assert "log entry 4" in proc.stderr
 
 
@@ -106,6 +175,8 @@ def test_a_path_that_is_not_famfs_fails(tmp_path, cli) -> None:
     assert proc.returncode == 1 and "not a famfs" in proc.stderr
     proc = cli("fsck", str(tmp_path / "missing"))
     assert proc.returncode == 1 and "no such" in proc.stderr
+    proc = cli("fsck")
+    assert proc.returncode == 2 and "usage" in proc.stderr
 
 
 def test_fsck_does_not_write(fs_image: str, cli) -> None:

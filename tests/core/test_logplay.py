@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -10,12 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from famfs.alloc import InterleaveParams
+from famfs.errors import FamfsError
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
-from famfs.fs.shadow import file_yaml, write_shadow
+from famfs.fs.shadow import check_shadow, file_yaml, write_shadow
 from famfs.omf.fmap import FileMap, SimpleExtent
 from famfs.omf.layout import MiB
 from famfs.omf.log import FileEntry
+from set_a import expected, make_set_a_image
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def test_logplay_of_a_device_counts_entries_files_and_directories(fs_image: str,
 
 def test_shadow_tree_mirrors_directories_and_files(fs_image: str, tmp_path: Path, cli) -> None:
     proc = cli("logplay", "--shadow", str(tmp_path / "s"), fs_image, check=True)
-    assert proc.stdout.strip() == "5 log entries; 3 new files; 2 new directories"
+    assert proc.stdout == "famfs_logplay(shadow): 5 log entries; 3 new files; 2 new directories\n"
     root = tmp_path / "s" / "root"
     assert (root / "d1" / "d2").is_dir()
     top = yaml.safe_load((root / "top").read_text())["file"]
@@ -70,7 +74,8 @@ def test_a_shadow_path_ending_in_root_is_the_root(fs_image: str, tmp_path: Path)
 def test_dry_run_writes_no_shadow_files(fs_image: str, tmp_path: Path, cli) -> None:
     proc = cli("logplay", "-n", "--shadow", str(tmp_path / "s"), "--daxdev", fs_image,
                check=True)
-    assert proc.stdout.strip() == "5 log entries; 3 new files; 2 new directories"
+    assert proc.stdout.strip() == \
+        "famfs_logplay(shadow): 5 log entries; 3 new files; 2 new directories"
     assert not (tmp_path / "s").exists()
 
 
@@ -107,3 +112,196 @@ def test_shadow_yaml_reads_back_any_path_as_written(parts: list[str]) -> None:
     doc = yaml.load(file_yaml(entry), Loader=yaml.BaseLoader)
     assert doc["file"]["path"] == relpath
     assert doc["file"]["simple_ext_list"][0]["offset"] == "0xa00000"
+
+
+def test_shadow_logplay_of_set_a_prints_the_references_line(image_path: str, tmp_path: Path,
+                                                             cli) -> None:
+    make_set_a_image(image_path)
+    proc = cli("logplay", "--shadow", str(tmp_path / "s"), "--daxdev", image_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == expected("logplay.txt")
+
+
+def test_shadow_directories_keep_their_logged_mode_and_owner(image_path: str, tmp_path: Path,
+                                                             cli) -> None:
+    make_set_a_image(image_path)
+    cli("logplay", "--shadow", str(tmp_path / "s"), "--daxdev", image_path, check=True)
+    root = tmp_path / "s" / "root"
+    # The owner is set when uid and gid are both non-zero, as the reference chowns.
+    want = {"a": (0o755, 0, 0), "a/b": (0o755, 1000, 1000), "a/b/c": (0o700, 1000, 1000),
+            "a/b/c/d": (0o750, 0, 0), "data/2024": (0o750, 1001, 100), "logs": (0o777, 0, 0),
+            "empty": (0o711, 0, 0), "x.y-z_w": (0o555, 2000, 2000)}
+    for rel, (mode, uid, gid) in want.items():
+        st = os.stat(root / rel)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (mode, uid, gid), rel
+
+
+def test_shadow_prints_ids_past_2_31_signed(image_path: str, tmp_path: Path, cli) -> None:
+    make_set_a_image(image_path)
+    cli("logplay", "--shadow", str(tmp_path / "s"), "--daxdev", image_path, check=True)
+    text = (tmp_path / "s" / "root" / "big_ids").read_text()
+    assert "  uid: -2\n  gid: -2\n" in text
+
+
+def _libyaml_path_lines(text: str) -> str:
+    """The `  path: ...` lines libyaml itself writes for `text`: PyYAML's C emitter fed raw
+    events, so that no PyYAML resolver picks the style (as the reference's emitter)."""
+    from yaml.events import (
+        DocumentEndEvent,
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        StreamEndEvent,
+        StreamStartEvent,
+    )
+
+    def scalar(value: str) -> ScalarEvent:
+        return ScalarEvent(None, None, (True, True), value)
+
+    events = [StreamStartEvent(), DocumentStartEvent(explicit=True),
+              MappingStartEvent(None, None, True, flow_style=False), scalar("file"),
+              MappingStartEvent(None, None, True, flow_style=False), scalar("path"),
+              scalar(text), MappingEndEvent(), MappingEndEvent(),
+              DocumentEndEvent(explicit=True), StreamEndEvent()]
+    out = yaml.emit(events, Dumper=yaml.CDumper, allow_unicode=False, width=80)
+    return out.split("file:\n", 1)[1].rsplit("...\n", 1)[0]
+
+
+def _path_lines(relpath: str) -> str:
+    doc = file_yaml(FileEntry(relpath, 5, FileMap.simple([SimpleExtent(0, 10 * MiB, 2 * MiB)])))
+    return doc.split("file:\n", 1)[1].split("  size: ", 1)[0]
+
+
+needs_libyaml = pytest.mark.skipif(not getattr(yaml, "__with_libyaml__", False),
+                                   reason="PyYAML was built without libyaml")
+
+
+@needs_libyaml
+@pytest.mark.parametrize("name", ["tab\tx", "esc\x1b[31m", "nl\nx", "nul\x00", "del\x7f",
+                                  "caf\u00e9", "quote'd", " lead", "trail ", "0505", "- x",
+                                  "a: b", "a #b", "#x", "...x", "x" * 75 + " yz"])
+def test_shadow_path_is_escaped_as_libyaml_escapes_it(name: str) -> None:
+    assert _path_lines(name) == _libyaml_path_lines(name)
+
+
+def test_a_tab_is_escaped_as_backslash_t() -> None:
+    assert _path_lines("tab\tx") == '  path: "tab\\tx"\n'
+
+
+@needs_libyaml
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(min_codepoint=1, max_codepoint=0x2FFF,
+                                  exclude_categories=("Cs",)), min_size=1, max_size=79))
+def test_shadow_path_matches_libyaml_for_any_text(text: str) -> None:
+    assert _path_lines(text) == _libyaml_path_lines(text)
+
+
+def test_logplay_exits_1_when_an_entry_cannot_be_applied(image_path: str, tmp_path: Path,
+                                                         cli) -> None:
+    mkfs(image_path, size=64 * MiB)
+    with Filesystem(image_path, writable=True) as fs:
+        fs.mkdir("dir")
+        fs.create_file("ok", 1)
+        # A file logged at the directory's path, as the reference's silent truncation of a
+        # long name can produce.
+        fs.log.append([FileEntry("dir", 1, fs.allocator.alloc_contiguous(1))])
+    proc = cli("logplay", "--shadow", str(tmp_path / "s"), "--daxdev", image_path)
+    assert proc.returncode == 1
+    assert "log entry 2" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "s" / "root" / "ok").is_file()
+    assert (tmp_path / "s" / "root" / "dir").is_dir()
+
+
+def test_a_planted_symlink_never_leads_outside_the_shadow(fs_image: str, tmp_path: Path,
+                                                          cli) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "s" / "root"
+    root.mkdir(parents=True)
+    (root / "d1").symlink_to(outside)
+    proc = cli("logplay", "--shadow", str(tmp_path / "s"), "--daxdev", fs_image)
+    assert proc.returncode == 1
+    assert "symbolic link" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(outside.iterdir()) == []
+    assert not (root / "top").exists()
+
+
+def test_a_symlink_in_place_of_a_shadow_file_is_refused(fs_image: str, tmp_path: Path,
+                                                        cli) -> None:
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    root = tmp_path / "s" / "root"
+    root.mkdir(parents=True)
+    (root / "top").symlink_to(target)
+    proc = cli("logplay", "--shadow", str(tmp_path / "s"), "--daxdev", fs_image)
+    assert proc.returncode == 1 and "symbolic link" in proc.stderr
+    assert target.read_text() == "keep"
+
+
+def test_a_symlink_as_the_shadow_root_is_refused(fs_image: str, tmp_path: Path, cli) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "root").symlink_to(outside)
+    proc = cli("logplay", "--shadow", str(tmp_path / "s"), "--daxdev", fs_image)
+    assert proc.returncode == 1 and "symbolic link" in proc.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_the_shadow_directory_is_made_only_if_its_parent_exists(fs_image: str, tmp_path: Path,
+                                                                cli) -> None:
+    proc = cli("logplay", "--shadow", str(tmp_path / "missing" / "frob"), "--daxdev", fs_image)
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+    assert not (tmp_path / "missing").exists()
+    proc = cli("logplay", "--shadow", str(tmp_path / "new"), "--daxdev", fs_image)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "new" / "root" / "top").is_file()
+
+
+def test_a_shadow_that_is_a_file_is_refused(fs_image: str, tmp_path: Path, cli) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    proc = cli("logplay", "--shadow", str(plain), "--daxdev", fs_image)
+    assert proc.returncode == 1 and "not a directory" in proc.stderr
+
+
+def test_a_second_shadow_option_is_a_usage_error(fs_image: str, tmp_path: Path, cli) -> None:
+    proc = cli("logplay", "--shadow", str(tmp_path / "a"), "--shadow", str(tmp_path / "b"),
+               "--daxdev", fs_image)
+    assert proc.returncode == 2 and "only one shadow" in proc.stderr
+
+
+@pytest.mark.parametrize("flags", [["-Ss"], ["-sS"], ["-S", "-s"], ["--shadowtest", "--shadow"]])
+def test_shadowtest_reads_every_yaml_back(fs_image: str, tmp_path: Path, cli, flags) -> None:
+    proc = cli("logplay", *flags, str(tmp_path / "s"), "--daxdev", fs_image, "-vv")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 new files" in proc.stdout
+    assert "\tExisted: 0 files, 0 directories" in proc.stdout
+
+
+def test_shadowtest_catches_a_yaml_file_that_differs(fs_image: str, tmp_path: Path) -> None:
+    shadow = str(tmp_path / "s")
+    with Filesystem(fs_image) as fs:
+        write_shadow(fs.namespace, shadow)
+        top = tmp_path / "s" / "root" / "top"
+        top.write_text(top.read_text().replace("size: 1048576", "size: 1048577"))
+        with pytest.raises(FamfsError, match="does not match log entry"):
+            check_shadow(fs.namespace, shadow)
+
+
+@pytest.mark.parametrize("flags", [["-rc"], ["-m"], ["-vr"], ["-vvv"], ["-c", "-n"]])
+def test_reference_logplay_flags_are_accepted(fs_image: str, cli, flags) -> None:
+    proc = cli("logplay", *flags, fs_image)
+    assert proc.returncode == 0, proc.stderr
+    assert "5 log entries" in proc.stdout
+
+
+def test_logplay_mmap_and_read_together_fail_as_the_reference(fs_image: str, cli) -> None:
+    proc = cli("logplay", "-rm", fs_image)
+    assert proc.returncode == 1 and "mutually exclusive" in proc.stderr
+
+
+def test_logplay_without_a_target_is_a_usage_error(cli) -> None:
+    proc = cli("logplay")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -308,15 +308,24 @@ def _symlink_error(where: str) -> _SymlinkError:
                          f"directory)")
 
 
+def _kind(name: str, parent_fd: int) -> int | None:
+    """The lstat file type of `name` under `parent_fd`, or None if it does not exist."""
+    try:
+        return stat.S_IFMT(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FamfsError(f"{printable(name)}: cannot look at it in the shadow tree: "
+                         f"{exc.strerror}") from None
+
+
 def _open_dir(name: str, parent_fd: int, shown: str) -> int:
     """Open directory `name` under `parent_fd` without following a symbolic link."""
     try:
         return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            with contextlib.suppress(OSError):
-                if stat.S_ISLNK(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode):
-                    raise _symlink_error(shown) from None
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _kind(name, parent_fd) == stat.S_IFLNK:
+            raise _symlink_error(shown) from None
         raise
 
 
@@ -432,12 +441,6 @@ class _Tree:
             self.root_fd = None
 
 
-def _kind(name: str, parent_fd: int) -> int | None:
-    """The lstat file type of `name` under `parent_fd`, or None if it does not exist."""
-    try:
-        return stat.S_IFMT(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        return None
 
 
 def _parent_of(node: Node) -> str:

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import TypeVar
 
 from famfs.alloc import InterleaveParams
-from famfs.cli.main import ArgumentsError, CommandParser, add_verbose
+from famfs.cli.main import ArgumentsError, CommandParser, add_verbose, error_text
 from famfs.cli.opened import OpenedFilesystems
 from famfs.cli.sizes import count_arg, id_arg, int_arg, mode_arg, parse_size, size_arg, umask
 from famfs.errors import FamfsError, NotDirectoryError, NotFoundError, RoleError
@@ -236,7 +236,7 @@ def _creat_multi(args: argparse.Namespace, mode: int, interleave: InterleavePara
                     _fill_seeded(fs, members, reservation, args.threadct or 1)
                     reservation.commit()
                 for node, exc in reservation.errors:
-                    _warn("creat", f"{device}:{node.relpath}: {exc}")
+                    _warn("creat", f"{device}:{node.relpath}: {error_text(exc)}")
                 errors += len(reservation.errors)
             created += fs.namespace.files - before
     print(f"Create complete for {created} of {len(multis)} files with {errors} errs")
@@ -295,14 +295,14 @@ def _reserve_group(fs: Filesystem, group: list[_Multi], mode: int, args: argpars
         raise
     except FamfsError as exc:
         if len(group) == 1:
-            _warn("creat", f"{group[0].target}: {exc}")
+            _warn("creat", f"{group[0].target}: {error_text(exc)}")
             return []
     out = []
     for m, spec in zip(group, specs, strict=True):
         try:
             out.append(([m], fs.reserve([spec])))
         except FamfsError as exc:
-            _warn("creat", f"{m.target}: {exc}")
+            _warn("creat", f"{m.target}: {error_text(exc)}")
     return out
 
 
@@ -458,7 +458,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except FamfsError as exc:
             if not args.multi:
                 raise
-            _warn("verify", f"{name}: {exc}")
+            _warn("verify", f"{name}: {error_text(exc)}")
             failed.append(1)
 
     with OpenedFilesystems(writable=False) as opened:

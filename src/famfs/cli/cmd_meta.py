@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from famfs.cli.main import ArgumentsError, add_verbose
+from famfs.cli.main import ArgumentsError, add_verbose, error_text
 from famfs.cli.sizes import id_arg, mode_arg, size_arg, umask
 from famfs.errors import FamfsError, IsDirectoryError, NotFoundError
 
@@ -348,7 +348,7 @@ def run_getmap(args: argparse.Namespace) -> int:
                     text = _map_text(arg, node)
             except FamfsError as exc:
                 if not args.quiet:
-                    print(f"famfs getmap: {exc}", file=sys.stderr)
+                    print(f"famfs getmap: {error_text(exc)}", file=sys.stderr)
                 rc = 1
                 if not args.continue_on_error:
                     break
@@ -406,7 +406,7 @@ def run_flush(args: argparse.Namespace) -> int:
                 if args.verbose:
                     print(f"famfs flush: {arg}")
             except FamfsError as exc:
-                print(f"famfs flush: {exc}", file=sys.stderr)
+                print(f"famfs flush: {error_text(exc)}", file=sys.stderr)
                 errors += 1
     if errors:
         print(f"famfs flush: {errors} errors were detected")

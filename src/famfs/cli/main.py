@@ -60,22 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_text(exc: BaseException) -> str:
+    """The message of an error, with what to do where there is something to do."""
+    if isinstance(exc, NoSuperblockError):
+        return (f"{exc.device or 'device'}: not a famfs image (make one with mkfs.famfs): "
+                f"{exc.what}: field {exc.field}: {exc.detail}")
+    if isinstance(exc, FamfsError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return str(exc)
+
+
 def run(func, args: argparse.Namespace, prog: str) -> int:  # type: ignore[no-untyped-def]
     try:
         return int(func(args) or 0)
     except ArgumentsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return USAGE_EXIT
-    except NoSuperblockError as exc:
-        print(f"{prog}: {exc.device or 'device'}: not a famfs image (make one with "
-              f"mkfs.famfs): {exc.what}: field {exc.field}: {exc.detail}", file=sys.stderr)
-        return 1
-    except FamfsError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{prog}: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"{prog}: {error_text(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a default image: create a 1 GiB image in /dev/shm, make a famfs on it,
-# copy a few files in, list them, fill and verify a file with the reference pattern, and check
-# the filesystem. Usage: scripts/demo.sh [IMAGE]
+# The main job on a default image: create a 1 GiB image (IMAGE, default /dev/shm/famfs-demo.img;
+# an existing famfs there is overwritten), make a famfs on it, copy a few files in and compare
+# them, list them, fill and verify a file with the reference pattern, check the filesystem and,
+# as root with /dev/fuse, mount it and read a file back. Usage: scripts/demo.sh [IMAGE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -26,7 +27,8 @@ head -c 3000000 /dev/urandom > "$src/docs/random.bin"
 
 echo "== famfs mkdir / cp -r / creat -r"
 famfs mkdir "$image:demo"
-famfs cp -r -c "$src/docs" "$src/pyproject.toml" "$image:demo"
+famfs cp -r "$src/docs" "$src/pyproject.toml" "$image:demo"
+famfs cp -r -c "$src/docs" "$src/pyproject.toml" "$image:demo" && echo "cp -c: the copies compare equal"
 famfs creat -s 8m -r -S 42 "$image:demo/pattern.bin"
 
 echo "== famfs logplay --shadow (the filesystem's entries, as YAML files)"

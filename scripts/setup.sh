@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what pyfamfs needs on a Debian machine: Python with venv (apt), then a virtual
-# environment in .venv with pyfamfs and its test tools (pip). Safe to run again.
+# environment in .venv with pyfamfs and its test tools (pip). Safe to run again. Says what it
+# is doing at each step; afterwards `. .venv/bin/activate` puts famfs and mkfs.famfs on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+step() { echo "setup: $*"; }
 
 need_apt=()
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
@@ -11,12 +14,19 @@ command -v diff >/dev/null 2>&1 || need_apt+=(diffutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    step "installing ${need_apt[*]} with apt-get"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" python3-pip
 fi
 
 if [ ! -x .venv/bin/python ]; then
+    step "making the virtual environment .venv"
     python3 -m venv .venv
 fi
+step "upgrading pip in .venv"
 .venv/bin/python -m pip install -q --upgrade pip
+step "installing pyfamfs (editable) with NumPy, PyYAML, pytest, hypothesis, ruff and mypy;" \
+     "this takes about half a minute the first time"
 .venv/bin/python -m pip install -q -e '.[test]'
+step "done: run '. .venv/bin/activate' to put famfs and mkfs.famfs on PATH" \
+     "(or call .venv/bin/famfs)"

@@ -87,3 +87,54 @@ def test_shadow_logplay_from_a_mount(mounted: str, cli, tmp_path) -> None:
 def test_a_second_mount_of_the_device_fails(famfs_image: str, mounted: str, mounter) -> None:
     _, proc = mounter.mount(famfs_image, "--fuse", "-vvv", check=False)
     assert proc.returncode != 0 and "already mounted" in proc.stderr
+
+
+@pytest.fixture
+def throwaway_user():
+    """A real unprivileged user, removed afterwards: (uid, gid)."""
+    import pwd
+    import subprocess
+    import uuid
+
+    name = f"famfs-t-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True)
+    try:
+        entry = pwd.getpwnam(name)
+        yield entry.pw_uid, entry.pw_gid
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+@pytest.fixture
+def public_dir():
+    """A directory under /tmp that any user may enter (removed afterwards)."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="famfs-public-", dir="/tmp")
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_write_refused_by_file_modes_says_so(public_dir: str, famfs_image: str, mounter,
+                                             throwaway_user) -> None:
+    import subprocess
+    import sys
+
+    mp_dir = os.path.join(public_dir, "mp")
+    os.mkdir(mp_dir)
+    mp, _ = mounter.mount(famfs_image, mountpoint=mp_dir)
+    subprocess.run([sys.executable, "-m", "famfs", "creat", "-m", "0644", "-s", "4k",
+                    os.path.join(mp, "ro")], check=True, capture_output=True)
+    uid, gid = throwaway_user
+    code = ("import famfs\n"
+            f"try:\n    famfs.open({os.path.join(mp, 'ro')!r}, 'r+b')\n"
+            "except PermissionError as exc:\n    print(exc)\n")
+    proc = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                           sys.executable, "-c", code], capture_output=True, text=True)
+    assert "permission denied" in proc.stdout, proc.stdout + proc.stderr
+    assert "master" not in proc.stdout

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from set_a import expected, make_set_a_image
 
 from famfs.alloc import InterleaveParams
 from famfs.errors import FamfsError
@@ -19,7 +20,6 @@ from famfs.fs.shadow import check_shadow, file_yaml, write_shadow
 from famfs.omf.fmap import FileMap, SimpleExtent
 from famfs.omf.layout import MiB
 from famfs.omf.log import FileEntry
-from set_a import expected, make_set_a_image
 
 
 @pytest.fixture

@@ -195,3 +195,20 @@ def test_mkmeta_checks_the_device(cli, image: str, tmp_path: Path) -> None:
     proc = cli("mkmeta", image)
     assert proc.returncode == 0 and "not mounted" in proc.stdout
     assert cli("mkmeta", str(tmp_path / "nonexistent")).returncode == 1
+
+
+def test_mkfs_after_kill_needs_no_force(cli, image_path: str) -> None:
+    """The reference's own set-up sequence: kill the old superblock, then make a new one."""
+    cli("-s", "64m", image_path, prog="mkfs.famfs", check=True)
+    assert cli("-k", image_path, prog="mkfs.famfs").returncode != 0
+    cli("-f", "-k", image_path, prog="mkfs.famfs", check=True)
+    proc = cli(image_path, prog="mkfs.famfs")
+    assert proc.returncode == 0, proc.stderr
+    assert cli(image_path, prog="mkfs.famfs").returncode == 1
+
+
+def test_mkfs_still_refuses_a_file_with_other_data(cli, tmp_path: Path) -> None:
+    path = tmp_path / "data.img"
+    path.write_bytes(b"\0" * 8 + b"precious" * (2 * MiB))
+    proc = cli(str(path), prog="mkfs.famfs")
+    assert proc.returncode == 1 and "not a famfs" in proc.stderr

@@ -146,7 +146,6 @@ def run_fsck(args: argparse.Namespace) -> int:
             first_c = report.conflicts[0]
             problems.append(f"{len(report.conflicts)} namespace conflict(s), first at log "
                             f"entry {first_c.index}")
-        problems += report.problems
         print(f"famfs fsck: {device}: " + "; ".join(problems), file=sys.stderr)
         return 1
     return 0

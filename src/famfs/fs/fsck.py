@@ -65,6 +65,10 @@ class FsckReport:
     file_bytes: int
     allocated: int
     capacity: int
+    """Bytes of every device (device 0 and any added to the log)."""
+    device_capacity: int = 0
+    """Bytes of the primary device, as its superblock records them (the reference's
+    "Device capacity")."""
     bitmap_capacity: int = 0
     role: str = "Owner"
     collisions: list[Collision] = field(default_factory=list)
@@ -143,7 +147,7 @@ class FsckReport:
         return "\n".join(lines) + "\n"
 
     def _capacity(self, human: bool) -> list[str]:
-        cap, bitmap, used, fsum = self.capacity, self.bitmap_capacity, self.allocated, \
+        cap, bitmap, used, fsum = self.device_capacity, self.bitmap_capacity, self.allocated, \
             self.file_bytes
         space_amp = _f32_div(used, fsum)
         percent = _f32(100.0 * _f32_div(used, bitmap))
@@ -286,7 +290,8 @@ def report_of(fs: Filesystem, keep_nodes: bool = False, nbuckets: int = 0) -> Fs
     return FsckReport(
         device=fs.path, sb=fs.sb, header=fs.log.header(), files=len(files),
         directories=len(nodes) - len(files), file_bytes=sum(f.size for f in files),
-        allocated=fs.allocator.used(), capacity=fs.sb.device_size,
+        allocated=fs.allocator.used(), capacity=fs.allocator.capacity(),
+        device_capacity=fs.sb.device_size,
         bitmap_capacity=sum(m.aus for m in fs.allocator.maps.values()) * fs.sb.alloc_unit,
         role="Owner" if fs.is_master() else "Client",
         collisions=list(fs.collisions), conflicts=list(fs.namespace.conflicts),

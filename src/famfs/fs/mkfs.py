@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 import uuid
 
 from famfs.device import Device, create_image, is_device_path
-from famfs.errors import DeviceError, FamfsError, UsageError
+from famfs.errors import CorruptError, DeviceError, FamfsError, UsageError, WrongVersionError
 from famfs.fs.mounts import mount_of
 from famfs.fs.roles import system_uuid
 from famfs.omf.layout import (
@@ -19,7 +20,12 @@ from famfs.omf.layout import (
     min_device_size,
 )
 from famfs.omf.log import LogHeader
-from famfs.omf.superblock import Superblock, has_superblock_magic
+from famfs.omf.superblock import (
+    SUPERBLOCK_MAGIC,
+    SUPERBLOCK_SIZE,
+    Superblock,
+    has_superblock_magic,
+)
 
 
 def check_log_len(log_len: int) -> None:
@@ -78,9 +84,12 @@ def _check_overwrite(path: str) -> None:
     except OSError as exc:
         raise DeviceError(f"{path}: cannot read: {exc.strerror}", exc.errno) from None
     try:
-        if has_superblock_magic(os.pread(fd, 8, 0)):
+        head = os.pread(fd, SUPERBLOCK_SIZE, 0)
+        if has_superblock_magic(head):
             raise FamfsError(f"{path}: holds a famfs filesystem already; use -f to overwrite "
                              f"it")
+        if _killed_famfs(head):
+            return  # `mkfs.famfs -f -k` left it, to be made again (as the reference allows)
         if stat.S_ISREG(os.fstat(fd).st_mode) and _holds_data(fd):
             raise FamfsError(f"{path}: holds data that is not a famfs filesystem; use -f to "
                              f"overwrite it")
@@ -90,6 +99,20 @@ def _check_overwrite(path: str) -> None:
         raise DeviceError(f"{path}: cannot read: {exc.strerror}", exc.errno) from None
     finally:
         os.close(fd)
+
+
+def _killed_famfs(head: bytes) -> bool:
+    """Whether `head` is a famfs superblock whose magic was zeroed by `kill`: with the magic
+    put back, it passes its checks (of any version)."""
+    if len(head) < SUPERBLOCK_SIZE or head[:8] != bytes(8):
+        return False
+    try:
+        Superblock.decode(struct.pack("<Q", SUPERBLOCK_MAGIC) + head[8:])
+    except WrongVersionError:
+        return True
+    except CorruptError:
+        return False
+    return True
 
 
 def _holds_data(fd: int) -> bool:

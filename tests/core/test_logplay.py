@@ -305,3 +305,13 @@ def test_logplay_mmap_and_read_together_fail_as_the_reference(fs_image: str, cli
 def test_logplay_without_a_target_is_a_usage_error(cli) -> None:
     proc = cli("logplay")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_shadowtest_checks_only_what_this_replay_wrote(fs_image: str, tmp_path: Path,
+                                                       cli) -> None:
+    root = tmp_path / "s" / "root"
+    root.mkdir(parents=True)
+    (root / "top").write_text("an older filesystem's file\n")
+    proc = cli("logplay", "-Ss", str(tmp_path / "s"), "--daxdev", fs_image)
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "top").read_text() == "an older filesystem's file\n"

@@ -213,7 +213,7 @@ def run_logplay(args: argparse.Namespace) -> int:
             stats = write_shadow(fs.namespace, args.shadow, dry_run=args.dry_run)
             entries = fs.applied
             if args.shadowtest and not args.dry_run:
-                check_shadow(fs.namespace, args.shadow)
+                check_shadow(fs.namespace, args.shadow, only=stats.written)
         line = _logplay_line(entries, stats.new_files, stats.new_directories)
         print(f"famfs_logplay(shadow): {line}")
         if args.verbose:
@@ -541,7 +541,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="replay into a shadow tree of YAML files under DIR/root (DIR is made "
                         "if its parent exists)")
     p.add_argument("-S", "--shadowtest", action="store_true",
-                   help="with --shadow: read every YAML file back and check it against the log")
+                   help="with --shadow: read each YAML file written back and check it against "
+                        "the log")
     p.add_argument("-d", "--daxdev", metavar="DEVICE", default=None,
                    help="with --shadow: read the log from DEVICE (no mount needed)")
     p.add_argument("target", metavar="MOUNT_OR_DEVICE", nargs="?", default=None,

@@ -287,6 +287,8 @@ class ShadowStats:
     file_errors: int = 0
     dir_errors: int = 0
     errors: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    """The famfs paths of the YAML files written by this replay."""
 
     @property
     def existing(self) -> int:
@@ -516,6 +518,7 @@ def _apply_file(node: File, tree: _Tree, stats: ShadowStats, dry_run: bool) -> N
                          f"{exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(file_yaml(node.entry))
+    stats.written.append(node.relpath)
 
 
 def _finish_dirs(made: list[Directory], tree: _Tree) -> None:
@@ -566,14 +569,16 @@ def write_shadow(namespace: Namespace, shadow: str, dry_run: bool = False) -> Sh
     return stats
 
 
-def check_shadow(namespace: Namespace, shadow: str) -> None:
-    """Read every shadow YAML file back and compare it with its log entry (the reference's
-    shadow test); FamfsError naming the first file that does not match."""
+def check_shadow(namespace: Namespace, shadow: str, only: list[str] | None = None) -> None:
+    """Read shadow YAML files back and compare each with its log entry (the reference's shadow
+    test): every file, or those in `only` (the ones a replay just wrote). FamfsError naming the
+    first file that does not match."""
     import yaml
 
     root = shadow_root(shadow)
+    wanted = None if only is None else set(only)
     for node in namespace.walk():
-        if not isinstance(node, File):
+        if not isinstance(node, File) or (wanted is not None and node.relpath not in wanted):
             continue
         path = os.path.join(root, node.relpath)
         try:

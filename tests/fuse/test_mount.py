@@ -97,7 +97,7 @@ def test_mount_of_a_device_without_a_superblock_fails_cleanly(image_path, mounte
 def test_mount_on_a_missing_mount_point_fails_cleanly(image, mounter, tmp_path):
     missing = str(tmp_path / "nowhere")
     _, proc = mounter.mount(image, mountpoint=missing, check=False)
-    assert proc.returncode == 1 and "not a directory" in proc.stderr
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
 
 
 def test_umount_unmounts_and_the_server_exits(image, mounter, cli):

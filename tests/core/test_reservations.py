@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from famfs.errors import ExistsError
+from famfs.errors import ExistsError, NoSpaceError
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
 from famfs.omf.layout import MiB
@@ -112,3 +112,85 @@ def test_a_logged_file_of_the_same_size_is_reused_not_reserved(image: str) -> No
         logged = fs.create_file("same", 3 * MiB)
         with fs.reserve([NewFile("same", 3 * MiB)]) as reservation:
             assert reservation.files[0] is logged and reservation.pending == []
+
+
+def test_a_growing_file_takes_doubling_extents_and_is_trimmed_at_commit(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        reservation = fs.reserve_growing("grown", 0o640, 7, 8)
+        (node,) = reservation.pending
+        blocker = fs.create_file("blocker", MiB)  # the next AUs are not free: new extents
+        for size in (1, 3 * MiB, 9 * MiB):
+            fs.grow(reservation, node, size)
+        lengths = [e.length for e in node.entry.fmap.extents]
+        assert sum(lengths) >= 9 * MiB and all(b >= 2 * a for a, b in zip(lengths, lengths[1:]))
+        fs.grow(reservation, node, 5 * MiB + 1)
+        (logged,) = reservation.commit()
+        assert logged.size == 5 * MiB + 1
+        assert sum(e.length for e in logged.entry.fmap.extents) == 6 * MiB
+        assert (logged.mode, logged.uid, logged.gid) == (0o640, 7, 8)
+        assert fs.holds.held() == []  # what the final size does not use is free again
+        assert fs.allocator.used() == fs.data_start + 2 * MiB + 6 * MiB
+        assert blocker.entry.fmap.extents[0].offset < logged.entry.fmap.extents[-1].offset
+        assert not fs.collisions
+
+
+def test_a_growing_file_extends_its_last_extent_when_it_can(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        reservation = fs.reserve_growing("seq")
+        (node,) = reservation.pending
+        for size in range(MiB, 40 * MiB, 3 * MiB):
+            fs.grow(reservation, node, size)
+        assert len(node.entry.fmap.extents) == 1
+        reservation.commit()
+
+
+def test_an_empty_growing_file_is_logged_with_one_allocation_unit(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        reservation = fs.reserve_growing("empty")
+        (logged,) = reservation.commit()
+        assert logged.size == 0 and [e.length for e in logged.entry.fmap.extents] == [2 * MiB]
+    with Filesystem(image) as fs:
+        assert fs.file("empty").size == 0
+
+
+def test_exact_growth_takes_exactly_what_is_missing(image: str) -> None:
+    with Filesystem(image, writable=True) as fs:
+        fs.create_file("blocker", MiB)
+        reservation = fs.reserve_growing("exact")
+        (node,) = reservation.pending
+        fs.grow(reservation, node, 7 * MiB, exact=True)
+        assert sum(e.length for e in node.entry.fmap.extents) == 8 * MiB
+        reservation.abort()
+        assert fs.log.header().next_index == 1
+
+
+def test_growth_past_sixteen_extents_is_refused(image_path: str) -> None:
+    mkfs(image_path, size=64 * MiB)
+    with Filesystem(image_path, writable=True) as fs:
+        reservation = fs.reserve_growing("big")
+        (node,) = reservation.pending
+        with pytest.raises(NoSpaceError):
+            fs.grow(reservation, node, 10 * 1024 * MiB)
+        reservation.abort()
+
+
+def test_a_growing_file_held_by_a_killed_process_logs_nothing(image: str) -> None:
+    code = ("import sys, time; from famfs.fs.filesystem import Filesystem\n"
+            "fs = Filesystem(sys.argv[1], writable=True)\n"
+            "r = fs.reserve_growing('doomed')\n"
+            "fs.grow(r, r.pending[0], 8 * 1024 * 1024)\n"
+            "print(r.pending[0].entry.fmap.extents[0].offset, flush=True)\n"
+            "time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, image], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        held_at = int(proc.stdout.readline())
+        proc.kill()
+        proc.wait()
+        with Filesystem(image, writable=True) as fs:
+            assert fs.create_file("after", 8 * MiB).entry.fmap.extents[0].offset == held_at
+            assert fs.namespace.find("doomed") is None
+    finally:
+        proc.kill()
+        proc.wait()

@@ -39,11 +39,12 @@ from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
 from famfs.holds import DeviceHolds
 from famfs.log import MetadataLog
-from famfs.omf.fmap import FileMap, Segment, check_fmap
+from famfs.omf.fmap import FileMap, Segment, SimpleExtent, check_fmap
 from famfs.omf.layout import (
     FILE_FLAG_ALL_HOSTS_RW,
     MAX_ALLOC_UNITS,
     MAX_DEVICES,
+    MAX_SIMPLE_EXTENTS,
     META_DIR,
     data_start,
     round_up,
@@ -88,6 +89,8 @@ class Reservation:
     """(device offset, bytes) runs held for the pending files, merged."""
     applied: int = 0
     """Log entries replayed when the space was reserved."""
+    growing: bool = False
+    """Its files grow as they are written (`Filesystem.grow`); commit trims their space."""
     errors: list[tuple[File, FamfsError]] = field(default_factory=list)
     done: bool = False
 
@@ -380,6 +383,9 @@ class Filesystem:
             raise UsageError("this reservation was committed or aborted already")
         self.check_master("create files")
         try:
+            if reservation.growing:
+                for node in reservation.pending:
+                    self._trim(reservation, node)
             self.flush_files(reservation.pending)
             with self.device.append_lock():
                 self.refresh()
@@ -441,6 +447,132 @@ class Filesystem:
     def _release(self, runs: list[tuple[int, int]]) -> None:
         for offset, length in runs:
             self.holds.release(offset, length)
+
+    # --- files that grow before they are logged -------------------------------------
+
+    def reserve_growing(self, relpath: str, mode: int = 0o644, uid: int = 0,
+                        gid: int = 0) -> Reservation:
+        """A reservation for one new, empty file at `relpath`, to be given room with `grow`
+        as it is written and logged by `commit` at its final size (master only). The path
+        is checked now (a logged name, a missing parent or a reserved name is an error)."""
+        self.check_master("create files")
+        with self.device.append_lock():
+            self.refresh()
+            if self.namespace.find(relpath) is not None:
+                raise ExistsError(f"{relpath}: exists already")
+            self._plan(NewFile(relpath, 1, mode, uid, gid), set())
+            node = File(relpath, mode & 0o7777, uid, gid, None,
+                        FileEntry(relpath, 0, FileMap.simple([]), mode, uid, gid,
+                                  FILE_FLAG_ALL_HOSTS_RW))
+            return Reservation(self, [node], [node], applied=self.applied, growing=True)
+
+    def grow(self, reservation: Reservation, node: File, size: int,
+             exact: bool = False) -> None:
+        """Make pending file `node` `size` bytes long, taking more space if it needs it.
+
+        Space comes in extents of doubling size (2 MiB, 4 MiB, ...), each held like the rest
+        of the reservation, so a file written from start to end needs at most 16 extents;
+        where the space right after the last extent is free, that extent grows instead. With
+        `exact` (fallocate), exactly the missing space is taken and its backing store
+        reserved. A size needing more than 16 extents is NoSpaceError (EFBIG). A smaller size
+        keeps the space until `commit` gives back what the final size does not use."""
+        if node not in reservation.pending or reservation.done:
+            raise UsageError(f"{node.relpath}: not a pending file of this reservation")
+        au = self.sb.alloc_unit
+        extents = list(node.entry.fmap.extents)
+        capacity = sum(e.length for e in extents)
+        if size > capacity:
+            with self.device.append_lock():
+                self.refresh()
+                taken = self._held_space()
+                while capacity < size:
+                    want = round_up(size - capacity, au)
+                    if not exact and extents:
+                        want = max(want, 2 * extents[-1].length)
+                    elif not exact:
+                        want = max(want, au)
+                    ext = self._extend_last(extents, want, taken) if extents else None
+                    if ext is None:
+                        if len(extents) >= MAX_SIMPLE_EXTENTS:
+                            raise NoSpaceError(
+                                f"{node.relpath}: {size} bytes need more than "
+                                f"{MAX_SIMPLE_EXTENTS} extents; reserve the space first "
+                                f"(fallocate)", errno.EFBIG)
+                        (ext,) = self.allocator.alloc_contiguous(want, taken=taken).extents
+                        extents.append(ext)
+                        start = ext.offset
+                    else:
+                        start = extents[-1].offset + extents[-1].length
+                        extents[-1] = ext
+                    self.holds.hold(start, want)
+                    reservation.held.append((start, want))
+                    first = start // au
+                    taken[0].add(first, first + want // au)
+                    capacity += want
+        node.entry = FileEntry(node.relpath, size, FileMap.simple(extents), node.entry.mode,
+                               node.entry.uid, node.entry.gid, node.entry.flags)
+        if exact:
+            self._reserve_backing([node])
+
+    def _extend_last(self, extents: list[SimpleExtent], want: int,
+                     taken: dict[int, SpaceMap]) -> SimpleExtent | None:
+        """The last extent grown by `want` bytes, if the space right after it is free."""
+        last = extents[-1]
+        au = self.sb.alloc_unit
+        first = (last.offset + last.length) // au
+        end = first + want // au
+        space = self.allocator.maps[last.devindex]
+        if end > space.aus or space.overlaps(first, end):
+            return None
+        held = taken.get(last.devindex)
+        if held is not None and held.overlaps(first, end):
+            return None
+        return SimpleExtent(last.devindex, last.offset, last.length + want)
+
+    def _trim(self, reservation: Reservation, node: File) -> None:
+        """Cut a grown file's space to what its size needs (at least one allocation unit: a
+        log entry has an extent), giving the rest back."""
+        au = self.sb.alloc_unit
+        if not node.entry.fmap.extents:
+            self.grow(reservation, node, au)
+            node.entry = FileEntry(node.relpath, 0, node.entry.fmap, node.entry.mode,
+                                   node.entry.uid, node.entry.gid, node.entry.flags)
+        need = max(round_up(node.size, au), au)
+        kept: list[SimpleExtent] = []
+        for ext in node.entry.fmap.extents:
+            if need <= 0:
+                self.holds.release(ext.offset, ext.length)
+                continue
+            if ext.length > need:
+                self.holds.release(ext.offset + need, ext.length - need)
+                ext = SimpleExtent(ext.devindex, ext.offset, need)
+            kept.append(ext)
+            need -= ext.length
+        node.entry = FileEntry(node.relpath, node.size, FileMap.simple(kept), node.entry.mode,
+                               node.entry.uid, node.entry.gid, node.entry.flags)
+
+    def set_attributes(self, node: File, mode: int | None = None, uid: int | None = None,
+                       gid: int | None = None) -> None:
+        """Change the mode or owner a pending file will be logged with."""
+        entry = node.entry
+        mode = entry.mode if mode is None else mode & 0o7777
+        uid = entry.uid if uid is None else uid
+        gid = entry.gid if gid is None else gid
+        node.mode, node.uid, node.gid = mode, uid, gid
+        node.entry = FileEntry(node.relpath, entry.size, entry.fmap, mode, uid, gid, entry.flags)
+
+    def rename_pending(self, reservation: Reservation, node: File, relpath: str) -> None:
+        """Give a pending file another path (checked as a new name)."""
+        if node not in reservation.pending or reservation.done:
+            raise UsageError(f"{node.relpath}: not a pending file of this reservation")
+        check_name(relpath)
+        if self.namespace.find(relpath) is not None:
+            raise ExistsError(f"{relpath}: exists already")
+        self._check_parent(relpath)
+        entry = node.entry
+        node.relpath = relpath
+        node.entry = FileEntry(relpath, entry.size, entry.fmap, entry.mode, entry.uid, entry.gid,
+                               entry.flags)
 
     def create_files(self, specs: Sequence[NewFile]) -> list[File]:
         """Allocate and log `specs` at once, for files whose bytes the caller does not write

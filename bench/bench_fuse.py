@@ -33,6 +33,7 @@ from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
 from famfs.fs.mounts import mount_of
 from famfs.mapping.client import Connection
+from famfs.mapping.files import read_file, write_file
 from famfs.mapping.transport import XattrTransport
 from famfs.omf.layout import GiB, MiB
 
@@ -90,7 +91,7 @@ def fill_file(fs: Filesystem, relpath: str, size: int) -> bytes:
     node = fs.create_file(relpath, size)
     block = os.urandom(16 * MiB)
     for pos in range(0, size, len(block)):
-        fs.write(node, pos, block[:size - pos])
+        write_file(fs, node, pos, block[:size - pos])
     fs.flush_file(node)
     return block[:MiB]
 
@@ -101,7 +102,7 @@ def bench_throughput(size: int, stack: ExitStack) -> None:
     mkfs(image, size=size + 64 * MiB)
     with Filesystem(image, writable=True) as fs:
         fill_file(fs, "big", size)
-        data = fs.read(fs.file("big"), 0, size)
+        data = read_file(fs, fs.file("big"), 0, size)
     with open(plain, "wb") as fh:
         fh.write(data)
     del data

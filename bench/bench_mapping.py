@@ -41,6 +41,7 @@ from famfs.fs.mkfs import mkfs
 from famfs.fs.mounts import famfs_mounts
 from famfs.mapping.client import NO_CACHE, PULL, PUSH, SETUP, Connection, Inode
 from famfs.mapping.famfs_formats import INTERLEAVE, SIMPLE, interleave_meta, simple_meta
+from famfs.mapping.files import mapped_of, write_file
 from famfs.mapping.mapped import MappedFile
 from famfs.mapping.server import MapServer
 from famfs.mapping.transport import InProcessTransport, XattrTransport
@@ -76,8 +77,8 @@ def measure_views(image, name, extents, segs, maps, dst, runs):  # type: ignore[
     pieces = []
     for s in segs:
         for e, arr in zip(extents, plain, strict=True):
-            if e.offset <= s.dev_offset < e.offset + e.length:
-                lo = (s.dev_offset - e.offset) // 8
+            if e.offset <= s.addr < e.offset + e.length:
+                lo = (s.addr - e.offset) // 8
                 pieces.append(arr[lo:lo + s.length // 8])
     f = famfs.open(f"{image}:{name}")
     held = {"view": f.array(np.uint64)}
@@ -129,10 +130,10 @@ def bench_sequential(runs: int, size: int) -> None:
                 NewFile("interleaved", size, interleave=InterleaveParams(8, 4, 2 * MiB))])
             for k, node in enumerate(nodes):
                 words = np.arange(size // 8, dtype=np.uint64) * np.uint64(k + 3)
-                fs.write(node, 0, words.view(np.uint8))
+                write_file(fs, node, 0, words.view(np.uint8))
                 del words
             extents = {n.relpath: n.entry.fmap.all_extents() for n in nodes}
-            layouts = {n.relpath: list(fs.segments(n)) for n in nodes}
+            layouts = {n.relpath: list(mapped_of(n).spans()) for n in nodes}
         fd = os.open(image, os.O_RDONLY)
         dst = np.empty(size // 8, np.uint64)
         dst[:] = 0

@@ -3,8 +3,12 @@ log, and where new files go.
 
 Free space is never stored on the device. Each device index has a `SpaceMap`: its used AUs as
 sorted, disjoint, coalesced runs, so memory grows with the number of runs in use, never with
-the capacity a device claims. The superblock and log AUs of device 0 are used from the start.
-Allocation is first fit for contiguous files and bucketed for interleaved files, as the
+the capacity a device claims. The superblock and log AUs of device 0 are used from the start, and
+the superblock region of every other device. Allocation is first fit on a device. The policies
+of a multi-device filesystem (the multi-daxdev roadmap's Phase 10): a contiguous file goes on the
+first device of a given order that has room (the caller shuffles the order: a random device,
+the others in random order on ENOSPC); an interleaved file puts one strip on each of `nstrips`
+distinct devices, again in the given order. On one device, interleaved files are bucketed as the
 reference does. Allocation never changes the maps by itself: the caller passes what else is
 taken (space held for files not yet logged, see famfs.holds) and marks a file's extents used when
 its entry is logged.
@@ -116,30 +120,46 @@ def first_fit(maps: Sequence[SpaceMap], nau: int, lo: int, hi: int) -> int:
 
 @dataclass(frozen=True)
 class InterleaveParams:
-    """Interleaved allocation: `nstrips` strips in distinct buckets of `nbuckets`, filled
-    `chunk_size` bytes at a time."""
+    """Interleaved allocation: `nstrips` strips filled `chunk_size` bytes at a time, in distinct
+    buckets of `nbuckets` on a single device, or on distinct devices of a multi-device
+    filesystem (where `nbuckets` is not used and may be None)."""
 
-    nbuckets: int
+    nbuckets: int | None
     nstrips: int
     chunk_size: int
 
-    def check(self, device_size: int, alloc_unit: int, min_bucket: int = MIN_BUCKET_SIZE) -> None:
-        """Raise UsageError naming the parameter that breaks the reference's rules."""
+    def check(self, device_size: int, alloc_unit: int, min_bucket: int = MIN_BUCKET_SIZE,
+              ndevices: int = 1) -> None:
+        """Raise UsageError naming the parameter that breaks the rules: the reference's on a
+        single device; on `ndevices` > 1, at most one strip per device."""
+        if ndevices > 1:
+            if not 1 <= self.nstrips <= min(ndevices, MAX_STRIPS):
+                raise UsageError(f"nstrips {self.nstrips} must be between 1 and "
+                                 f"min(devices, {MAX_STRIPS}) = {min(ndevices, MAX_STRIPS)}: "
+                                 f"each strip goes on its own device")
+            self._check_chunk(alloc_unit)
+            return
+        if self.nbuckets is None:
+            raise UsageError("interleaving on a single device needs nbuckets (-B): the strips "
+                             "go in distinct buckets of the device")
         if not 1 <= self.nbuckets <= MAX_BUCKETS:
             raise UsageError(f"nbuckets {self.nbuckets} must be between 1 and {MAX_BUCKETS}")
         if not 1 <= self.nstrips <= min(self.nbuckets, MAX_STRIPS):
             raise UsageError(f"nstrips {self.nstrips} must be between 1 and "
                              f"min(nbuckets, {MAX_STRIPS}) = {min(self.nbuckets, MAX_STRIPS)}")
+        self._check_chunk(alloc_unit)
+        bucket = device_size // self.nbuckets
+        if bucket < min_bucket:
+            raise UsageError(f"{self.nbuckets} buckets of {bucket:#x} bytes: each bucket must be "
+                             f"at least {min_bucket:#x} bytes")
+
+    def _check_chunk(self, alloc_unit: int) -> None:
         if not is_power_of_two(self.chunk_size) or self.chunk_size % alloc_unit:
             raise UsageError(f"chunk size {self.chunk_size:#x} must be a power of two and a "
                              f"multiple of the allocation unit ({alloc_unit:#x})")
         if self.chunk_size > MAX_CHUNK_SIZE:
             raise UsageError(f"chunk size {self.chunk_size:#x} must be at most "
                              f"{MAX_CHUNK_SIZE:#x} (file maps carry it in 32 bits)")
-        bucket = device_size // self.nbuckets
-        if bucket < min_bucket:
-            raise UsageError(f"{self.nbuckets} buckets of {bucket:#x} bytes: each bucket must be "
-                             f"at least {min_bucket:#x} bytes")
 
 
 class Allocator:
@@ -220,6 +240,48 @@ class Allocator:
                                f"on device {devindex}: {self.free()} bytes free in all")
         return FileMap.simple([SimpleExtent(devindex, first * au, nau * au)])
 
+    def alloc_spread(self, size: int, order: Sequence[int],
+                     taken: dict[int, SpaceMap] | None = None) -> FileMap:
+        """A contiguous file on the first device of `order` with room for it (the others are
+        tried in turn on ENOSPC). Nothing is marked."""
+        if len(order) == 1:
+            return self.alloc_contiguous(size, order[0], taken)
+        for devindex in order:
+            try:
+                return self.alloc_contiguous(size, devindex, taken)
+            except NoSpaceError:
+                continue
+        nau = -(-size // self.alloc_unit)
+        raise NoSpaceError(f"no {nau} contiguous free allocation units ({nau * self.alloc_unit} "
+                           f"bytes) on any of the {len(order)} devices: {self.free()} bytes free "
+                           f"in all")
+
+    def alloc_striped(self, size: int, nstrips: int, chunk_size: int, order: Sequence[int],
+                      taken: dict[int, SpaceMap] | None = None) -> FileMap:
+        """An interleaved file with one strip of `ceil(size_AU / (nstrips*chunk_AU)) *
+        chunk_size` bytes on each of `nstrips` distinct devices, taken in `order` (a device
+        without room is passed over). A file smaller than one chunk is allocated contiguously
+        (alloc_spread). Nothing is marked."""
+        if size <= 0:
+            raise UsageError(f"file size {size} must be positive")
+        if size < chunk_size:
+            return self.alloc_spread(size, order, taken)
+        au = self.alloc_unit
+        chunk_au = chunk_size // au
+        size_au = -(-size // au)
+        strip_au = -(-size_au // (nstrips * chunk_au)) * chunk_au
+        strips: list[SimpleExtent] = []
+        for devindex in order:
+            space = self.maps[devindex]
+            pos = first_fit(self._busy(devindex, taken), strip_au, 0, space.aus)
+            if pos < 0:
+                continue
+            strips.append(SimpleExtent(devindex, pos * au, strip_au * au))
+            if len(strips) == nstrips:
+                return FileMap.interleaved(chunk_size, strips)
+        raise NoSpaceError(f"only {len(strips)} of {len(order)} devices have {strip_au * au} "
+                           f"free contiguous bytes; {nstrips} strips on distinct devices needed")
+
     def alloc_interleaved(self, size: int, params: InterleaveParams,
                           rng: random.Random | None = None,
                           taken: dict[int, SpaceMap] | None = None) -> FileMap:
@@ -232,6 +294,8 @@ class Allocator:
         chunk_au = params.chunk_size // au
         size_au = -(-size // au)
         strip_au = -(-size_au // (params.nstrips * chunk_au)) * chunk_au
+        if params.nbuckets is None:
+            raise UsageError("interleaving on a single device needs nbuckets")
         bucket_au = self.maps[0].aus // params.nbuckets
         if strip_au > bucket_au:
             raise NoSpaceError(f"a strip of {strip_au * au} bytes does not fit in a bucket of "

@@ -77,6 +77,32 @@ class DeviceError(FamfsError):
     """The device or image could not be opened, sized, mapped or written."""
 
 
+class SecondaryDeviceError(CorruptError):
+    """The device is a secondary device of a multi-device famfs: it has no log of its own,
+    and the filesystem is opened through its primary device (`primary_uuid`)."""
+
+    default_errno = _errno.EMEDIUMTYPE
+
+    def __init__(self, fs_uuid: object, primary_uuid: object, dev_uuid: object) -> None:
+        super().__init__("superblock", "sb_flags",
+                         f"a secondary device (device UUID {dev_uuid}) of famfs {fs_uuid}; its "
+                         f"primary device is UUID {primary_uuid}")
+        self.fs_uuid = fs_uuid
+        self.primary_uuid = primary_uuid
+        self.dev_uuid = dev_uuid
+
+
+class MissingDeviceError(DeviceError):
+    """A device of a multi-device famfs is not found on this host (by its UUID)."""
+
+    default_errno = _errno.ENODEV
+
+    def __init__(self, message: str, index: int, dev_uuid: object) -> None:
+        super().__init__(message)
+        self.index = index
+        self.dev_uuid = dev_uuid
+
+
 class RoleError(FamfsError, PermissionError):
     """An append (creat, mkdir, cp) attempted on a client host."""
 

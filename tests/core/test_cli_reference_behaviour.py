@@ -10,6 +10,7 @@ import pytest
 from famfs import pattern
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
+from famfs.mapping.files import read_file
 from famfs.omf.layout import MiB
 
 
@@ -22,7 +23,7 @@ def image(image_path: str) -> str:
 def famfs_bytes(image: str, relpath: str) -> bytes:
     with Filesystem(image) as fs:
         node = fs.file(relpath)
-        return fs.read(node, 0, node.size)
+        return read_file(fs, node, 0, node.size)
 
 
 def names(image: str) -> set[str]:

@@ -6,6 +6,7 @@ import pytest
 
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
+from famfs.mapping.files import read_file, write_file
 from famfs.omf.layout import MiB
 
 
@@ -46,10 +47,10 @@ def test_clone_of_a_directory_fails(fs_image: str, cli) -> None:
 
 def test_flush_of_a_file_succeeds(fs_image: str, cli) -> None:
     with Filesystem(fs_image, writable=True) as fs:
-        fs.write(fs.file("d/src"), 0, b"durable")
+        write_file(fs, fs.file("d/src"), 0, b"durable")
     cli("flush", f"{fs_image}:d/src", check=True)
     with Filesystem(fs_image) as fs:
-        assert fs.read(fs.file("d/src"), 0, 7) == b"durable"
+        assert read_file(fs, fs.file("d/src"), 0, 7) == b"durable"
 
 
 def test_flush_of_a_directory_is_an_error_but_files_still_flush(fs_image: str, cli) -> None:

@@ -27,6 +27,7 @@ from famfs.fs.fsck import fsck
 from famfs.fs.mkfs import mkfs
 from famfs.fs.namespace import File
 from famfs.fs.shadow import write_shadow
+from famfs.mapping.files import read_file
 from famfs.omf.layout import LOG_ENTRY_SIZE, LOG_HEADER_SIZE, LOG_OFFSET, MiB
 
 IMAGE_SIZE = 32 * MiB
@@ -111,8 +112,8 @@ def _check_everything(path: str, shadow: Path) -> None:
                         assert ext.devindex != 0 or ext.offset + ext.length <= size
                         assert ext.devindex != 0 or ext.offset >= fs.data_start
                     if node.size and all(e.devindex == 0 for e in node.entry.fmap.all_extents()):
-                        fs.read(node, 0, 1)
-                        fs.read(node, node.size - 1, 1)
+                        read_file(fs, node, 0, 1)
+                        read_file(fs, node, node.size - 1, 1)
             write_shadow(fs.namespace, str(shadow))
     except FamfsError:
         pass

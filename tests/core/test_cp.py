@@ -14,6 +14,7 @@ import pytest
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
 from famfs.fs.namespace import Directory, File
+from famfs.mapping.files import read_file
 
 MiB = 1 << 20
 
@@ -27,7 +28,7 @@ def image(image_path: str) -> str:
 def famfs_bytes(image: str, relpath: str) -> bytes:
     with Filesystem(image) as fs:
         node = fs.file(relpath)
-        return fs.read(node, 0, node.size)
+        return read_file(fs, node, 0, node.size)
 
 
 def image_digest(image: str) -> str:
@@ -188,7 +189,7 @@ def test_concurrent_cp_processes_never_share_space(image: str, tmp_path: Path) -
         for t, files in enumerate(trees):
             for name, data in files.items():
                 node = fs.file(f"t{t}/{name}")
-                assert isinstance(node, File) and fs.read(node, 0, node.size) == data
+                assert isinstance(node, File) and read_file(fs, node, 0, node.size) == data
 
 
 def test_cp_copies_a_thousand_file_tree(cli, image: str,
@@ -199,7 +200,7 @@ def test_cp_copies_a_thousand_file_tree(cli, image: str,
     assert proc.returncode == 0, proc.stderr
     with Filesystem(image) as fs:
         assert fs.namespace.files == 1000
-        assert fs.read(fs.file("many/d7/f417"), 0, 3) == b"417"
+        assert read_file(fs, fs.file("many/d7/f417"), 0, 3) == b"417"
 
 
 def test_cp_with_threads_copies_every_file(cli, image: str, tmp_path: Path) -> None:

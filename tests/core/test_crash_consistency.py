@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from famfs import pattern
-from famfs.fs.copy import file_pieces
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.fsck import fsck
 from famfs.fs.mkfs import mkfs
 from famfs.fs.namespace import File
+from famfs.mapping.files import file_pieces, read_file
 
 MiB = 1 << 20
 ROUNDS = int(os.environ.get("FAMFS_KILL_ROUNDS", "20"))
@@ -114,7 +114,7 @@ def test_killed_cp_lists_only_complete_files_and_a_rerun_completes(
         for node in fs.namespace.walk():
             if isinstance(node, File):
                 want = files[node.relpath.removeprefix("dst/")]
-                assert fs.read(node, 0, node.size) == want, node.relpath
+                assert read_file(fs, node, 0, node.size) == want, node.relpath
 
     rerun = subprocess.run(cmd, env=host_env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
@@ -122,7 +122,7 @@ def test_killed_cp_lists_only_complete_files_and_a_rerun_completes(
     with Filesystem(image_path) as fs:
         for rel, data in files.items():
             node = fs.file(f"dst/{rel}")
-            assert fs.read(node, 0, node.size) == data, rel
+            assert read_file(fs, node, 0, node.size) == data, rel
 
 
 def _verifies(fs: Filesystem, node: File, seed: int) -> bool:

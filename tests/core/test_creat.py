@@ -11,10 +11,10 @@ import uuid
 import pytest
 
 from famfs import pattern
-from famfs.fs.copy import file_pieces
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
 from famfs.fs.namespace import File
+from famfs.mapping.files import file_pieces, read_file
 
 MiB = 1 << 20
 
@@ -79,7 +79,7 @@ def test_creat_seed_without_randomize_fails(cli, image: str) -> None:
 def test_creat_randomize_fills_the_verify_pattern(cli, image: str) -> None:
     cli("creat", "-s", "1000003", "-r", "-S", "77", f"{image}:f", check=True)
     with Filesystem(image) as fs:
-        data = fs.read(fs.file("f"), 0, 1000003)
+        data = read_file(fs, fs.file("f"), 0, 1000003)
     assert data == pattern.pattern_bytes(77, 1000003)
 
 
@@ -114,7 +114,7 @@ def test_creat_multi_makes_many_files_in_one_append(cli, image: str) -> None:
             node = fs.file(f"m{i}")
             assert node.size == 1000 + i
             if i % 2:
-                assert fs.read(node, 0, node.size) == pattern.pattern_bytes(i + 1, node.size)
+                assert read_file(fs, node, 0, node.size) == pattern.pattern_bytes(i + 1, node.size)
 
 
 
@@ -128,7 +128,7 @@ def test_creat_multi_with_threads_fills_every_seeded_file(cli, image: str) -> No
     with Filesystem(image) as fs:
         for i, (name, size) in enumerate(sizes.items()):
             node = fs.file(name)
-            assert fs.read(node, 0, size) == pattern.pattern_bytes(i + 10, size)
+            assert read_file(fs, node, 0, size) == pattern.pattern_bytes(i + 10, size)
 
 def test_creat_multi_reports_a_bad_file_and_creates_the_rest(cli, image: str) -> None:
     cli("creat", "-s", "1m", f"{image}:taken", check=True)

@@ -176,25 +176,3 @@ def test_bad_strip_counts_are_named(nstrips: int) -> None:
     raw[16:24] = nstrips.to_bytes(8, "little")
     with pytest.raises(CorruptError, match="ie_nstrips"):
         decode_fmap(bytes(raw), 0, 4)
-
-
-@given(pos=st.integers(0, 3 * 5 * AU - 1))
-def test_interleaved_address_math_follows_the_reference(pos: int) -> None:
-    strips = [SimpleExtent(0, (20 + 10 * i) * MiB, 5 * AU) for i in range(3)]
-    fmap = FileMap.interleaved(AU, strips)
-    chunk, within = divmod(pos, AU)
-    stripe, strip = divmod(chunk, 3)
-    dev, off, run = fmap.resolve(pos)
-    assert (dev, off) == (0, strips[strip].offset + stripe * AU + within)
-    assert run == AU - within
-
-
-@given(pos=st.integers(0, 6 * AU - 1))
-def test_simple_address_math_walks_the_extents(pos: int) -> None:
-    exts = [SimpleExtent(0, 40 * MiB, 2 * AU), SimpleExtent(0, 12 * MiB, 4 * AU)]
-    fmap = FileMap.simple(exts)
-    dev, off, run = fmap.resolve(pos)
-    if pos < 2 * AU:
-        assert (off, run) == (40 * MiB + pos, 2 * AU - pos)
-    else:
-        assert (off, run) == (12 * MiB + pos - 2 * AU, 6 * AU - pos)

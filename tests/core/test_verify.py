@@ -9,6 +9,7 @@ import pytest
 from famfs import pattern
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
+from famfs.mapping.files import read_file, write_file
 
 MiB = 1 << 20
 
@@ -23,8 +24,8 @@ def image(image_path: str, cli) -> str:
 def corrupt(image: str, relpath: str, offset: int) -> None:
     with Filesystem(image, writable=True) as fs:
         node = fs.file(relpath)
-        byte = fs.read(node, offset, 1)
-        fs.write(node, offset, bytes([byte[0] ^ 0xFF]))
+        byte = read_file(fs, node, offset, 1)
+        write_file(fs, node, offset, bytes([byte[0] ^ 0xFF]))
 
 
 def test_verify_accepts_a_randomized_file(cli, image: str) -> None:
@@ -83,7 +84,8 @@ def test_verify_of_a_big_file_finds_corruption_in_either_half(cli, image_path: s
     cli("creat", "-s", str(size), "-r", "-S", "21", f"{image_path}:big", check=True)
     with Filesystem(image_path) as fs:
         node = fs.file("big")
-        assert fs.read(node, size - 4096, 4096) == pattern.pattern_bytes(21, 4096, size - 4096)
+        tail = read_file(fs, node, size - 4096, 4096)
+        assert tail == pattern.pattern_bytes(21, 4096, size - 4096)
     assert cli("verify", "-S", "21", "-f", f"{image_path}:big").returncode == 0
     bad = int(size * where)
     corrupt(image_path, "big", bad)

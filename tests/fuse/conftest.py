@@ -24,6 +24,7 @@ import pytest
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
 from famfs.fs.mounts import famfs_mounts
+from famfs.mapping.files import write_file
 from famfs.omf.layout import MiB
 
 MNT_DETACH = 2
@@ -211,5 +212,5 @@ def populate(image: str, files: dict[str, tuple[int, int, int, int]],
             fs.mkdir(path, parents=True, mode=mode, uid=uid, gid=gid)
         for tag, (path, (size, mode, uid, gid)) in enumerate(files.items(), 1):
             node = fs.create_file(path, size, mode=mode, uid=uid, gid=gid)
-            fs.write(node, 0, fill(tag, size))
+            write_file(fs, node, 0, fill(tag, size))
             fs.flush_file(node)

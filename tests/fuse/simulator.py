@@ -275,7 +275,7 @@ class FamfsKernelClient:
         """File bytes resolved from the cached map alone (clipped to the file size)."""
         mapped = self.inodes[nodeid].mapped
         out = bytearray()
-        for m in mapped.iter_maps(offset, length):
+        for m in mapped.spans(offset, length):
             slot = self.devices[m.dev]
             out += slot.map[m.addr:m.addr + m.length]
         return bytes(out)

@@ -26,6 +26,7 @@ from famfs.fs.mkfs import mkfs
 from famfs.fuse import famfs_ext, wire
 from famfs.fuse.famfs_ext import REVISIONS
 from famfs.mapping.client import Connection
+from famfs.mapping.files import write_file
 from famfs.mapping.iomap import MappingError
 from famfs.mapping.protocol import LOG_FILE, SUPERBLOCK_FILE
 from famfs.mapping.wire import (
@@ -64,7 +65,7 @@ def image(image_path: str) -> str:
         fs.mkdir("dir")
         for tag, (path, size) in enumerate([("small", 4096), ("dir/nested", 2 * MiB + 17),
                                             ("big", 6 * MiB)], 1):
-            fs.write(fs.create_file(path, size), 0, pattern(tag, size))
+            write_file(fs, fs.create_file(path, size), 0, pattern(tag, size))
     return image_path
 
 

@@ -19,6 +19,7 @@ from famfs.fs.mkfs import mkfs
 from famfs.fuse import wire
 from famfs.fuse.famfs_ext import REVISIONS
 from famfs.fuse.wire import Opcode
+from famfs.mapping.files import write_file
 from famfs.omf.layout import MiB
 
 CONTENT = bytes(range(256)) * 16
@@ -28,7 +29,7 @@ CONTENT = bytes(range(256)) * 16
 def served(image_path: str) -> Served:
     mkfs(image_path, size=32 * MiB)
     with Filesystem(image_path, writable=True) as fs:
-        fs.write(fs.create_file("f", len(CONTENT)), 0, CONTENT)
+        write_file(fs, fs.create_file("f", len(CONTENT)), 0, CONTENT)
     with serve(image_path, "v10") as s:
         famfs_init(s.sim, REVISIONS["v10"])
         yield s

@@ -12,6 +12,7 @@ import pytest
 from conftest import fill, populate
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
+from famfs.mapping.files import read_file
 from famfs.mapping.wire import FileType, decode_get_daxdev, encode_get_fmap, encode_meta_fmap
 from famfs.omf.layout import MiB
 
@@ -43,7 +44,7 @@ def mp(image, mounter) -> str:
 
 def device_bytes(image: str, relpath: str) -> bytes:
     with Filesystem(image) as fs:
-        return fs.read(fs.file(relpath), 0, fs.file(relpath).size)
+        return read_file(fs, fs.file(relpath), 0, fs.file(relpath).size)
 
 
 # --- data ---------------------------------------------------------------------------------

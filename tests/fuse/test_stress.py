@@ -22,6 +22,7 @@ import pytest
 
 from conftest import Mounter, fill, populate
 from famfs.fs.filesystem import Filesystem
+from famfs.mapping.files import read_file, write_file
 from famfs.omf.layout import MiB
 
 pytestmark = [pytest.mark.fuse, pytest.mark.slow]
@@ -79,7 +80,7 @@ def image(famfs_image: str) -> str:
     populate(famfs_image, READ_ONLY, {"ro": (0o755, 0, 0), "rw": (0o755, 0, 0)})
     with Filesystem(famfs_image, writable=True) as fs:
         node = fs.create_file(WRITTEN, WRITTEN_SIZE)
-        fs.write(node, 0, generation(0).tobytes())
+        write_file(fs, node, 0, generation(0).tobytes())
         fs.flush_file(node)
     return famfs_image
 
@@ -207,5 +208,6 @@ def test_sixteen_readers_and_a_writer_see_only_right_bytes(mounter: Mounter, ima
     assert mounter.run_cli("umount", mp).returncode == 0
     with Filesystem(image) as fs:
         for path, want in expected.items():
-            assert fs.read(fs.file(path), 0, len(want)) == want, f"{path} changed on the device"
-        assert fs.read(fs.file(WRITTEN), 0, WRITTEN_SIZE) == generation(finished[0]).tobytes()
+            got = read_file(fs, fs.file(path), 0, len(want))
+            assert got == want, f"{path} changed on the device"
+        assert read_file(fs, fs.file(WRITTEN), 0, WRITTEN_SIZE) == generation(finished[0]).tobytes()

@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 from famfs.alloc import InterleaveParams
+from famfs.omf.fmap import FileMap
 from famfs.omf.layout import MiB
 from famfs.omf.log import FileEntry, decode_entry
 
@@ -13,6 +14,23 @@ GOLDEN = Path(__file__).parents[1] / "data" / "famfs-golden"
 IMAGE_SIZE = 256 * MiB
 AU = 2 * MiB
 INTERLEAVE = InterleaveParams(nbuckets=8, nstrips=4, chunk_size=2 * MiB)
+
+
+def reference_resolve(fmap: FileMap, pos: int) -> tuple[int, int, int]:
+    """(device, device offset, bytes contiguous from there) of file offset `pos`: the address
+    math of the format spec, written out as an independent oracle."""
+    il = fmap.interleave
+    if il is None:
+        start = 0
+        for ext in fmap.extents:
+            if pos < start + ext.length:
+                return ext.devindex, ext.offset + pos - start, start + ext.length - pos
+            start += ext.length
+        raise ValueError(f"offset {pos} is past the map")
+    chunk, within = divmod(pos, il.chunk_size)
+    stripe, strip = divmod(chunk, il.nstrips)
+    s = il.strips[strip]
+    return s.devindex, s.offset + stripe * il.chunk_size + within, il.chunk_size - within
 
 
 def golden_entry(index: int) -> FileEntry:

@@ -43,7 +43,7 @@ def test_a_plugin_format_parses_and_resolves_a_file(plugin_site):
     blob = encode(5 * MiB, 21, [(0, 40 * MiB), (2, 8 * MiB), (0, 90 * MiB)])
     m = map_file(blob, format="uniform_ext")
     assert (m.size, m.devices) == (5 * MiB, {0, 2})
-    assert [(x.dev, x.addr, x.length) for x in m.iter_maps()] == [
+    assert [(x.dev, x.addr, x.length) for x in m.spans()] == [
         (0, 40 * MiB, 2 * MiB), (2, 8 * MiB, 2 * MiB), (0, 90 * MiB, MiB)]
     dev, addr, _ = m.resolve_many(np.array([3 * MiB]))
     assert (int(dev[0]), int(addr[0])) == (2, 9 * MiB)

@@ -6,7 +6,9 @@ import struct
 
 import numpy as np
 import pytest
-from mapping_helpers import AU, GOLDEN, golden_entry
+from hypothesis import given
+from hypothesis import strategies as st
+from mapping_helpers import AU, GOLDEN, golden_entry, reference_resolve
 
 from famfs.mapping import IoMapType, MappingError, map_file
 from famfs.mapping.famfs_formats import INTERLEAVE, SIMPLE, WALK, simple_meta
@@ -17,8 +19,11 @@ from famfs.mapping.wire import (
     WireExtent,
     WireInterleave,
     encode_fmap_reply,
+    encode_get_fmap,
 )
 from famfs.omf.fmap import ExtentType, FileMap, SimpleExtent
+from famfs.omf.layout import MiB
+from famfs.omf.log import FileEntry
 
 
 def simple_blob(extents, size):
@@ -81,7 +86,7 @@ def test_shift_and_search_agree_with_the_reference_address_math():
         size = fmap.capacity() - 12345
         m = map_file(simple_blob([(e.devindex, e.offset, e.length) for e in extents], size))
         for pos in range(0, size, 333_331):
-            dev, addr, run = fmap.resolve(pos)
+            dev, addr, run = reference_resolve(fmap, pos)
             got = m.begin(pos)
             assert (got.dev, got.addr, got.length) == (dev, addr, min(run, size - pos))
 
@@ -90,7 +95,7 @@ def test_interleave_resolves_chunks_round_robin():
     strips = [(0, 10 * AU, 4 * AU), (0, 40 * AU, 4 * AU), (2, 70 * AU, 4 * AU)]
     m = map_file(interleave_blob(AU, strips, 10 * AU))
     assert m.devices == {0, 2}
-    maps = list(m.iter_maps())
+    maps = list(m.spans())
     assert [(x.dev, x.addr) for x in maps[:4]] == [
         (0, 10 * AU), (0, 40 * AU), (2, 70 * AU), (0, 11 * AU)]
     assert all(x.length == AU for x in maps)
@@ -101,13 +106,13 @@ def test_golden_interleaved_file_matches_the_log_entry_math():
     entry = golden_entry(3)
     m = map_file((GOLDEN / "get_fmap_entry3.bin").read_bytes())
     for pos in range(0, entry.size, 65537):
-        dev, addr, _ = entry.fmap.resolve(pos)
+        dev, addr, _ = reference_resolve(entry.fmap, pos)
         assert (m.begin(pos).dev, m.begin(pos).addr) == (dev, addr)
 
 
 def test_page_sized_chunks_are_resolved():
     m = map_file(interleave_blob(4096, [(0, 10 * AU, AU), (0, 20 * AU, AU)], 3 * 4096))
-    assert [(x.addr, x.length) for x in m.iter_maps()] == [
+    assert [(x.addr, x.length) for x in m.spans()] == [
         (10 * AU, 4096), (20 * AU, 4096), (10 * AU + 4096, 4096)]
 
 
@@ -142,3 +147,27 @@ def test_metadata_accessor_refuses_reads_outside_the_metadata():
     with pytest.raises(MappingError, match="outside"):
         view.array(np.uint64, 8, 2)
     assert view.read(8, 8) == bytes(8)
+
+
+@given(pos=st.integers(0, 3 * 5 * AU - 1))
+def test_interleaved_spans_follow_the_reference_address_math(pos: int) -> None:
+    strips = [SimpleExtent(0, (20 + 10 * i) * MiB, 5 * AU) for i in range(3)]
+    m = map_file(encode_get_fmap(FileEntry("f", 15 * AU, FileMap.interleaved(AU, strips))))
+    chunk, within = divmod(pos, AU)
+    stripe, strip = divmod(chunk, 3)
+    first = next(m.spans(pos))
+    assert (first.offset, first.dev) == (pos, 0)
+    assert first.addr == strips[strip].offset + stripe * AU + within
+    assert first.length == AU - within
+
+
+@given(pos=st.integers(0, 6 * AU - 1), length=st.integers(1, 6 * AU))
+def test_simple_spans_walk_the_extents_and_stop_at_the_end(pos: int, length: int) -> None:
+    exts = [SimpleExtent(0, 40 * MiB, 2 * AU), SimpleExtent(0, 12 * MiB, 4 * AU)]
+    m = map_file(encode_get_fmap(FileEntry("f", 6 * AU, FileMap.simple(exts))))
+    runs = list(m.spans(pos, length))
+    assert runs[0].offset == pos
+    assert sum(r.length for r in runs) == min(length, 6 * AU - pos)
+    assert all(a.end == b.offset for a, b in zip(runs, runs[1:], strict=False))
+    for r in runs:
+        assert (r.dev, r.addr) == reference_resolve(FileMap.simple(exts), r.offset)[:2]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from mapping_helpers import INTERLEAVE
+from mapping_helpers import INTERLEAVE, reference_resolve
 
 from famfs.errors import NotFoundError
 from famfs.fs.filesystem import Filesystem
 from famfs.mapping import MappingError, map_file
+from famfs.mapping.files import read_file, write_file
 from famfs.mapping.protocol import LOG_FILE, SUPERBLOCK_FILE
 from famfs.mapping.server import MapServer
 from famfs.mapping.wire import FileType, decode_get_daxdev, decode_get_fmap, decode_setup_reply
@@ -18,18 +19,19 @@ from famfs.omf.layout import MiB
 
 def test_get_fmap_resolves_to_the_same_bytes_as_the_filesystem(fs):
     node = fs.create_file("data", 5 * MiB + 3)
-    fs.write(node, 0, os.urandom(node.size))
+    write_file(fs, node, 0, os.urandom(node.size))
     m = map_file(MapServer(fs).get_fmap("data"))
     assert m.size == node.size
-    got = b"".join(bytes(fs.device.buf[x.addr:x.addr + x.length]) for x in m.iter_maps())
-    assert got == fs.read(node, 0, node.size)
+    got = b"".join(bytes(fs.device.buf[x.addr:x.addr + x.length]) for x in m.spans())
+    assert got == read_file(fs, node, 0, node.size)
 
 
-def test_interleaved_file_map_matches_the_filesystem_segments(fs):
+def test_interleaved_file_map_follows_the_reference_address_math(fs):
     node = fs.create_file("striped", 20 * MiB, interleave=INTERLEAVE)
     m = map_file(MapServer(fs).get_fmap("striped"))
-    assert [(x.offset, x.addr, x.length) for x in m.iter_maps()] == [
-        (s.file_offset, s.dev_offset, s.length) for s in fs.segments(node)]
+    for x in m.spans():
+        assert (x.dev, x.addr) == reference_resolve(node.entry.fmap, x.offset)[:2]
+        assert x.length == INTERLEAVE.chunk_size
 
 
 def test_file_created_by_another_writer_is_found_after_a_replay(fs):

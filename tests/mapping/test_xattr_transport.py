@@ -20,6 +20,7 @@ from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
 from famfs.fs.mounts import famfs_mounts
 from famfs.mapping import MappingError
+from famfs.mapping.files import write_file
 from famfs.mapping.server import MapServer
 from famfs.mapping.transport import XattrTransport
 from famfs.mapping.wire import decode_get_daxdev
@@ -72,7 +73,7 @@ def mount(image_path, tmp_path):
         for name, blob in data.items():
             node = fs.create_file(name, len(blob),
                                   interleave=INTERLEAVE if "striped" in name else None)
-            fs.write(node, 0, blob)
+            write_file(fs, node, 0, blob)
             fs.flush_file(node)
     mp = str(tmp_path / "mnt")
     os.mkdir(mp)

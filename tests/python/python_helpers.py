@@ -10,12 +10,13 @@ from typing import Any
 
 from famfs.access import release_connections
 from famfs.fs.filesystem import Filesystem
+from famfs.mapping.files import write_file
 
 
 def put(fs: Filesystem, relpath: str, data: bytes, **attrs: Any) -> None:
     """Log `relpath` holding `data` (set-up only: the bytes go in right after the entry)."""
     node = fs.create_file(relpath, len(data), **attrs)
-    fs.write(node, 0, data)
+    write_file(fs, node, 0, data)
     fs.flush_file(node)
 
 

@@ -28,13 +28,13 @@ from famfs.fs.copy import (
     CopyPlan,
     CopyResult,
     compare_data,
-    file_pieces,
     plan_copy,
     run_copy,
 )
 from famfs.fs.filesystem import Filesystem, NewFile, Reservation
 from famfs.fs.namespace import File
 from famfs.fs.target import Target, parse_target, require_target
+from famfs.mapping.files import file_pieces
 from famfs.progress import Progress
 
 DEFAULT_CHUNK = 2 * 1024 * 1024
@@ -78,17 +78,23 @@ def holds_famfs(path: str) -> bool:
 
 
 def _add_interleave_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-N", "--nstrips", type=count_arg, help="strips per interleaved file")
-    p.add_argument("-B", "--nbuckets", type=count_arg, help="buckets the device is split into")
+    p.add_argument("-N", "--nstrips", type=count_arg,
+                   help="strips per interleaved file (on a multi-device famfs, one per device)")
+    p.add_argument("-B", "--nbuckets", type=count_arg,
+                   help="buckets the device is split into (single-device famfs)")
     p.add_argument("-C", "--chunksize", type=size_arg,
                    help="interleave chunk size (default 2M)")
+    p.add_argument("--device", type=int_arg, metavar="N", default=None,
+                   help="put each (contiguous) file on device N of a multi-device famfs "
+                        "(default: a random device, the others tried when it is full)")
 
 
 def _interleave(args: argparse.Namespace) -> InterleaveParams | None:
     if args.nstrips is None and args.nbuckets is None and args.chunksize is None:
         return None
-    if args.nstrips is None or args.nbuckets is None:
-        raise ArgumentsError("interleaved allocation needs both -N NSTRIPS and -B NBUCKETS")
+    if args.nstrips is None:
+        raise ArgumentsError("interleaved allocation needs -N NSTRIPS (and -B NBUCKETS on a "
+                             "single-device famfs)")
     return InterleaveParams(nbuckets=args.nbuckets, nstrips=args.nstrips,
                             chunk_size=args.chunksize or DEFAULT_CHUNK)
 
@@ -194,7 +200,8 @@ def _creat_one(args: argparse.Namespace, mode: int, interleave: InterleaveParams
             if not isinstance(existing, File):
                 raise ArgumentsError(f"{args.file}: does not exist, so its size (-s) is required")
             size = existing.size
-        spec = NewFile(target.relpath, size, mode, args.uid, args.gid, interleave)
+        spec = NewFile(target.relpath, size, mode, args.uid, args.gid, interleave,
+                       args.device)
         if seed is None:
             node = fs.create_files([spec])[0]
         else:
@@ -287,8 +294,8 @@ def _reserve_group(fs: Filesystem, group: list[_Multi], mode: int, args: argpars
                    ) -> list[tuple[list[_Multi], Reservation]]:
     """One reservation for the group, or, if one bad file fails it, one per file (each bad
     file reported)."""
-    specs = [NewFile(m.target.relpath, m.size, mode, args.uid, args.gid, interleave)
-             for m in group if m.target is not None]
+    specs = [NewFile(m.target.relpath, m.size, mode, args.uid, args.gid, interleave,
+                     args.device) for m in group if m.target is not None]
     try:
         return [(group, fs.reserve(specs))]
     except RoleError:
@@ -343,7 +350,7 @@ def _compare_only(fs: Filesystem, plan: CopyPlan, dest: Target, verbose: int) ->
             errors.append(f"{shown}: compare: {node.size} bytes, {item.source} has {item.size}")
             continue
         try:
-            bad = compare_data(fs, node, item.source)
+            bad = compare_data(file_pieces(fs, node), node, item.source)
         except OSError as exc:
             errors.append(f"{item.source}: compare: {exc.strerror}")
             continue
@@ -378,9 +385,9 @@ def cmd_cp(args: argparse.Namespace) -> int:
             if args.verbose:
                 print(f"{item.source} -> {target.device}:{item.relpath}", flush=True)
 
-        result: CopyResult = run_copy(fs, plan, args.uid, args.gid, interleave,
-                                      compare=False, on_file=on_file,
-                                      threads=args.threadct or 1)
+        result: CopyResult = run_copy(fs, plan, args.uid, args.gid, pieces_of=file_pieces,
+                                      interleave=interleave, compare=False, on_file=on_file,
+                                      threads=args.threadct or 1, device=args.device)
         progress.finish()
     for message in result.errors:
         _warn("cp", message)

@@ -10,13 +10,16 @@ files already there (same path, same size).
 
 Directory sources (with `recursive`) follow the reference: the *contents* of SRC are copied
 into DEST (created if missing), each subdirectory becoming DEST/NAME.
+
+Where a file's bytes lie on the devices is the mapping layer's to say: `run_copy` is given a
+`PiecesOf` (famfs.mapping.files.file_pieces) and moves bytes into the pieces it returns.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,6 +27,7 @@ from famfs.alloc import InterleaveParams
 from famfs.errors import (
     FamfsError,
     LogFullError,
+    MissingDeviceError,
     NoSpaceError,
     NotFoundError,
     PathError,
@@ -182,20 +186,20 @@ def plan_copy(fs: Filesystem, sources: list[str], dest: str, recursive: bool,
     return plan
 
 
-def file_pieces(fs: Filesystem, node: File) -> list[tuple[int, memoryview]]:
-    """(file offset, device view) of every run of `node`, in file order."""
-    buf = fs.device.buf
-    return [(s.file_offset, buf[s.dev_offset:s.dev_offset + s.length])
-            for s in fs.segments(node)]
+Pieces = Sequence[tuple[int, memoryview]]
+"""(file offset, device view) runs of a famfs file, in file order."""
+PiecesOf = Callable[[Filesystem, File], Pieces]
+"""Where the bytes of a logged file lie: the views of its runs on the devices."""
 
 
-def copy_data(fs: Filesystem, node: File, source: str) -> None:
-    """Read local file `source` into famfs file `node` through the device mapping (the kernel
-    writes the mapping, so a fault is an error return, not a signal). Raises OSError, or
-    FamfsError if the source is shorter than the file. The caller flushes."""
+def copy_data(pieces: Pieces, node: File, source: str) -> None:
+    """Read local file `source` into famfs file `node`, whose runs are `pieces` (views of the
+    device mappings; the kernel writes the mapping, so a fault is an error return, not a
+    signal). Raises OSError, or FamfsError if the source is shorter than the file. The caller
+    flushes."""
     fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        for off, view in file_pieces(fs, node):
+        for off, view in pieces:
             got = 0
             while got < len(view):
                 n = os.readv(fd, [view[got:got + READ_CHUNK]])
@@ -207,12 +211,12 @@ def copy_data(fs: Filesystem, node: File, source: str) -> None:
         os.close(fd)
 
 
-def compare_data(fs: Filesystem, node: File, source: str) -> int | None:
-    """File offset of the first byte where famfs file `node` differs from local `source`
-    (or where the source ends early), or None if they are equal."""
+def compare_data(pieces: Pieces, node: File, source: str) -> int | None:
+    """File offset of the first byte where famfs file `node` (runs `pieces`) differs from
+    local `source` (or where the source ends early), or None if they are equal."""
     scratch = bytearray(min(node.size, READ_CHUNK))
     with open(source, "rb", buffering=0) as fh:
-        for off, view in file_pieces(fs, node):
+        for off, view in pieces:
             done = 0
             while done < len(view):
                 want = min(len(scratch), len(view) - done)
@@ -284,12 +288,12 @@ def _batches(items: list[CopyItem]) -> Iterator[list[CopyItem]]:
 
 
 def reserve_items(fs: Filesystem, items: list[CopyItem], uid: int, gid: int,
-                  interleave: InterleaveParams | None,
-                  errors: list[str]) -> list[tuple[list[CopyItem], Reservation]]:
+                  interleave: InterleaveParams | None, errors: list[str],
+                  device: int | None = None) -> list[tuple[list[CopyItem], Reservation]]:
     """Reserve space for `items`: one reservation for all of them, or, if that fails (one bad
     item), one per item, so every good item is still made and every bad one reported; running
-    out of space or log slots stops there."""
-    specs = [NewFile(i.relpath, i.size, i.mode, uid, gid, interleave) for i in items]
+    out of space or log slots (or a missing device) stops there."""
+    specs = [NewFile(i.relpath, i.size, i.mode, uid, gid, interleave, device) for i in items]
     try:
         return [(items, fs.reserve(specs))]
     except FamfsError as exc:
@@ -300,7 +304,7 @@ def reserve_items(fs: Filesystem, items: list[CopyItem], uid: int, gid: int,
     for item, spec in zip(items, specs, strict=True):
         try:
             out.append(([item], fs.reserve([spec])))
-        except (NoSpaceError, LogFullError) as exc:
+        except (NoSpaceError, LogFullError, MissingDeviceError) as exc:
             errors.append(f"{item.source}: {exc}; copy stopped")
             break
         except FamfsError as exc:
@@ -327,12 +331,14 @@ def _prefilter(fs: Filesystem, plan: CopyPlan, blocked: set[str],
     return todo
 
 
-def _copy_one(fs: Filesystem, item: CopyItem, node: File, compare: bool) -> str | None:
+def _copy_one(fs: Filesystem, item: CopyItem, node: File, compare: bool,
+              pieces_of: PiecesOf) -> str | None:
     """Copy (and compare) one file; the error message, or None."""
     try:
-        copy_data(fs, node, item.source)
+        pieces = pieces_of(fs, node)
+        copy_data(pieces, node, item.source)
         if compare:
-            bad = compare_data(fs, node, item.source)
+            bad = compare_data(pieces, node, item.source)
             if bad is not None:
                 return f"{item.relpath} differs from {item.source} at offset {bad}"
     except FamfsError as exc:
@@ -342,12 +348,14 @@ def _copy_one(fs: Filesystem, item: CopyItem, node: File, compare: bool) -> str 
     return None
 
 
-def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
+def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int, *, pieces_of: PiecesOf,
              interleave: InterleaveParams | None = None, compare: bool = False,
              on_file: Callable[[CopyItem], None] | None = None,
-             threads: int = 1) -> CopyResult:
+             threads: int = 1, device: int | None = None) -> CopyResult:
     """Carry out `plan` on `fs` (opened writable, master only: RoleError otherwise, before
     anything changes). Per-file problems are collected in the result; the rest is copied.
+    `pieces_of` says where a file's bytes lie; `device`, if given, is the device every
+    contiguous file goes on.
 
     Data before metadata, a batch at a time: the batch's space is reserved, its files' bytes
     are copied in, and only the files copied completely are logged. A copy killed at any
@@ -361,9 +369,10 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
     try:
         for batch in _batches(todo):
             for items, reservation in reserve_items(fs, batch, uid, gid, interleave,
-                                                    result.errors):
+                                                    result.errors, device):
                 with reservation:
-                    _copy_batch(fs, items, reservation, compare, pool, result, on_file)
+                    _copy_batch(fs, items, reservation, compare, pool, result, on_file,
+                                pieces_of)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -372,12 +381,12 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int,
 
 def _copy_batch(fs: Filesystem, items: list[CopyItem], reservation: Reservation,
                 compare: bool, pool: ThreadPoolExecutor | None, result: CopyResult,
-                on_file: Callable[[CopyItem], None] | None) -> None:
+                on_file: Callable[[CopyItem], None] | None, pieces_of: PiecesOf) -> None:
     """Copy the data of one reserved batch, then log the files that were copied whole."""
     pairs = list(zip(items, reservation.files, strict=True))
 
     def one(pair: tuple[CopyItem, File]) -> str | None:
-        return _copy_one(fs, pair[0], pair[1], compare)
+        return _copy_one(fs, pair[0], pair[1], compare, pieces_of)
 
     outcomes: Iterable[str | None]
     outcomes = list(pool.map(one, pairs)) if pool is not None and len(pairs) > 1 \

@@ -1,4 +1,11 @@
-"""A famfs filesystem on one device: replay, checks, and the master's append operations.
+"""A famfs filesystem: replay, checks, and the master's append operations.
+
+A filesystem is opened by its primary device (superblock and log); the log may add secondary
+devices (famfs.fs.devices), each with its own space map and space holds. Where a new file goes
+is the allocation policy: a contiguous file on one device, chosen at random with the others
+tried in random order when it has no room (or the device the caller names); an interleaved file
+with one strip on each of `nstrips` distinct devices, in random order. On a single device,
+interleaved files are bucketed as the reference does.
 
 Files are created data before metadata. `reserve` takes space for new files under the log lock
 and holds it (famfs.holds) for this process; the caller writes the files' bytes into their
@@ -16,7 +23,9 @@ import ctypes
 import errno
 import mmap
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import random
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from famfs.alloc import MIN_BUCKET_SIZE, Allocator, Collision, InterleaveParams, SpaceMap
@@ -35,11 +44,12 @@ from famfs.errors import (
     RoleError,
     UsageError,
 )
+from famfs.fs.devices import DeviceTable
 from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
 from famfs.holds import DeviceHolds
 from famfs.log import MetadataLog
-from famfs.omf.fmap import FileMap, Segment, SimpleExtent, check_fmap
+from famfs.omf.fmap import FileMap, SimpleExtent, check_fmap
 from famfs.omf.layout import (
     FILE_FLAG_ALL_HOSTS_RW,
     MAX_ALLOC_UNITS,
@@ -63,6 +73,8 @@ class NewFile:
     uid: int = 0
     gid: int = 0
     interleave: InterleaveParams | None = None
+    device: int | None = None
+    """The device index a contiguous file must go on (None: the allocation policy's choice)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,8 @@ class Reservation:
     fs: Filesystem
     files: list[File]
     pending: list[File]
-    held: list[tuple[int, int]] = field(default_factory=list)
-    """(device offset, bytes) runs held for the pending files, merged."""
+    held: list[tuple[int, int, int]] = field(default_factory=list)
+    """(device index, device offset, bytes) runs held for the pending files, merged."""
     applied: int = 0
     """Log entries replayed when the space was reserved."""
     growing: bool = False
@@ -108,7 +120,8 @@ class Reservation:
         if node in self.pending:
             self.pending.remove(node)
             self.files.remove(node)
-            self.fs._release([(e.offset, e.length) for e in node.entry.fmap.all_extents()])
+            self.fs._release([(e.devindex, e.offset, e.length)
+                              for e in node.entry.fmap.all_extents()])
 
     def __enter__(self) -> Reservation:
         return self
@@ -125,17 +138,22 @@ _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 
 
 class Filesystem:
-    """The famfs on `path`, replayed from its log.
+    """The famfs whose primary device is `path`, replayed from its log.
 
     Opening checks the superblock and log header and replays every valid entry; a bad entry
     raises CorruptError naming it, and nothing past it is applied. `refresh()` replays entries
     appended since (by this or another process or host). `problems` lists what is wrong with the
     filesystem as a whole (a device shorter than its superblock says); writes are refused then.
+    `device_paths` says where secondary devices are on this host (index to path); the others
+    are found by UUID when first needed (famfs.resolver).
     """
 
-    def __init__(self, path: str, writable: bool = False) -> None:
+    def __init__(self, path: str, writable: bool = False,
+                 device_paths: Mapping[int, str] | None = None) -> None:
         self.device = Device(path, writable)
         self.holds = DeviceHolds(path)
+        """Space holds on the primary device (famfs.holds); `holds_on(i)` for device i."""
+        self._holds: dict[int, DeviceHolds] = {0: self.holds}
         self.problems: list[str] = []
         try:
             self.sb = Superblock.decode(self.device.buf[:SUPERBLOCK_SIZE], self.device.size)
@@ -152,6 +170,7 @@ class Filesystem:
             self.allocator = Allocator(usable, self.sb.log_len, self.sb.alloc_unit)
             self.data_start = data_start(self.sb.log_len)
             self.device_sizes: dict[int, int] = {0: usable}
+            self.devices = DeviceTable(self.device, self.sb, usable, device_paths)
             self.applied = 0
             self.refresh()
         except CorruptError as exc:
@@ -164,7 +183,10 @@ class Filesystem:
             raise
 
     def _close_quietly(self) -> None:
-        self.holds.close()
+        for holds in self._holds.values():
+            holds.close()
+        if hasattr(self, "devices"):
+            self.devices.close()
         with contextlib.suppress(DeviceError):
             self.device.close()
 
@@ -173,9 +195,18 @@ class Filesystem:
         return self.device.path
 
     def close(self) -> None:
-        """Close the device. Space still held by unfinished reservations is given back."""
-        self.holds.close()
+        """Close the devices. Space still held by unfinished reservations is given back."""
+        for holds in self._holds.values():
+            holds.close()
+        self.devices.close()
         self.device.close()
+
+    def holds_on(self, index: int) -> DeviceHolds:
+        """The space holds of device `index` (its path found first)."""
+        holds = self._holds.get(index)
+        if holds is None:
+            holds = self._holds.setdefault(index, DeviceHolds(self.devices.path(index)))
+        return holds
 
     def __enter__(self) -> Filesystem:
         return self
@@ -223,6 +254,14 @@ class Filesystem:
         if dev.index in self.device_sizes:
             raise CorruptError("log entry", "dd_index",
                                f"device index {dev.index} was added already", index)
+        if dev.index != len(self.device_sizes):
+            raise CorruptError("log entry", "dd_index",
+                               f"device index {dev.index} is out of order: devices are numbered "
+                               f"densely, the next is {len(self.device_sizes)}", index)
+        dev_uuid = uuid.UUID(bytes=dev.uuid)
+        if dev_uuid.int and any(m.uuid == dev_uuid for m in self.devices):
+            raise CorruptError("log entry", "dd_uuid",
+                               f"device UUID {dev_uuid} is a device of this famfs already", index)
         if dev.size < self.sb.alloc_unit:
             raise CorruptError("log entry", "dd_size", f"{dev.size:#x} bytes is too small", index)
         if dev.size // self.sb.alloc_unit > MAX_ALLOC_UNITS:
@@ -230,6 +269,7 @@ class Filesystem:
                                f"{dev.size:#x} bytes is more than {MAX_ALLOC_UNITS} allocation "
                                f"units", index)
         self.device_sizes[dev.index] = dev.size
+        self.devices.add(dev.index, dev_uuid, dev.size)
         self.allocator.add_device(dev.index, dev.size)
 
     # --- roles --------------------------------------------------------------------------
@@ -276,6 +316,18 @@ class Filesystem:
         with self.device.append_lock():
             return self._reserve(specs, hold=True)
 
+    def _open_devices_for(self, specs: Sequence[NewFile]) -> None:
+        """Open every device the allocation policy may use for `specs` (all of them, unless
+        every spec names its device): a missing one is MissingDeviceError, before anything
+        is taken."""
+        named = {spec.device for spec in specs}
+        if None in named:
+            self.devices.open_all()
+            return
+        for index in sorted(i for i in named if i is not None):
+            if index in self.devices:
+                self.devices.device(index)
+
     def _reserve(self, specs: Sequence[NewFile], hold: bool) -> Reservation:
         self.refresh()
         files: list[File] = []
@@ -293,6 +345,7 @@ class Filesystem:
         if head.next_index + len(pending) > head.slots:
             raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
                                f"{len(pending)} more needed")
+        self._open_devices_for(specs)
         taken = self._held_space()
         by_path = {spec.relpath: spec for spec in specs}
         for node in pending:
@@ -309,12 +362,12 @@ class Filesystem:
                 space.add(first, end)
         reservation = Reservation(self, files, pending, applied=self.applied)
         if hold:
-            reservation.held = _merged((e.offset, e.length) for node in pending
+            reservation.held = _merged((e.devindex, e.offset, e.length) for node in pending
                                        for e in node.entry.fmap.all_extents())
         try:
             self._reserve_backing(pending)
-            for offset, length in reservation.held:
-                self.holds.hold(offset, length)
+            for devindex, offset, length in reservation.held:
+                self.holds_on(devindex).hold(offset, length)
         except BaseException:
             self._release(reservation.held)
             raise
@@ -326,8 +379,15 @@ class Filesystem:
         if spec.size <= 0:
             raise UsageError(f"{spec.relpath}: size {spec.size} must be positive")
         if spec.interleave is not None:
+            if spec.device is not None:
+                raise UsageError(f"{spec.relpath}: an interleaved file goes on several devices; "
+                                 f"it cannot be placed on device {spec.device}")
             spec.interleave.check(self.sb.device_size, self.sb.alloc_unit,
-                                  min_bucket=self.min_bucket_size())
+                                  min_bucket=self.min_bucket_size(),
+                                  ndevices=len(self.device_sizes))
+        if spec.device is not None and spec.device not in self.device_sizes:
+            raise UsageError(f"{spec.relpath}: device {spec.device} is not a device of this "
+                             f"famfs (its devices are 0..{len(self.device_sizes) - 1})")
         existing = self.namespace.find(spec.relpath)
         if existing is not None:
             if not isinstance(existing, File):
@@ -343,34 +403,44 @@ class Filesystem:
         return None
 
     def _held_space(self) -> dict[int, SpaceMap]:
-        """AUs held by live reservations of any process on this host, by device index."""
+        """AUs held by live reservations of any process on this host, by device index (the
+        devices opened so far: the ones allocations may use)."""
         au = self.sb.alloc_unit
-        space = SpaceMap(self.allocator.maps[0].aus)
-        for offset, length in self.holds.held():
-            space.add(offset // au, -(-(offset + length) // au))
-        return {0: space}
+        out: dict[int, SpaceMap] = {}
+        for member in self.devices:
+            if member.device is None:
+                continue
+            space = out[member.index] = SpaceMap(self.allocator.maps[member.index].aus)
+            for offset, length in self.holds_on(member.index).held():
+                space.add(offset // au, -(-(offset + length) // au))
+        return out
 
     def _reserve_backing(self, nodes: list[File]) -> None:
-        """Make sure the image file has storage for the bytes of `nodes` (fallocate), so that
+        """Make sure each image file has storage for the bytes of `nodes` (fallocate), so that
         writing them cannot fault. DAX devices have their memory already."""
-        if self.device.is_dax or not nodes:
+        if not nodes:
             return
         page = mmap.PAGESIZE
-        runs = _merged((offset - offset % page, round_up(offset + length, page) -
-                        (offset - offset % page))
-                       for node in nodes for offset, length in _device_runs(node.entry.fmap,
-                                                                            node.size))
-        for start, n in runs:
-            if _fallocate(self.device.fd, 0, start, n) != 0:
+        runs = _merged((dev, offset - offset % page,
+                        round_up(offset + length, page) - (offset - offset % page))
+                       for node in nodes for dev, offset, length in used_runs(node.entry.fmap,
+                                                                              node.size))
+        skip: set[int] = set()
+        for devindex, start, n in runs:
+            device = self.devices.device(devindex)
+            if device.is_dax or devindex in skip:
+                continue
+            if _fallocate(device.fd, 0, start, n) != 0:
                 err = ctypes.get_errno()
                 if err in (errno.EOPNOTSUPP, errno.ENOSYS):
-                    return
+                    skip.add(devindex)
+                    continue
                 what = nodes[0].relpath if len(nodes) == 1 else f"{len(nodes)} files"
                 if err == errno.ENOSPC:
                     raise NoSpaceError(f"{what}: no room in the backing store of "
-                                       f"{self.path} for {n} bytes at {start:#x} (the image "
+                                       f"{device.path} for {n} bytes at {start:#x} (the image "
                                        f"file's filesystem is full)")
-                raise DeviceError(f"{self.path}: cannot reserve storage for {what}: "
+                raise DeviceError(f"{device.path}: cannot reserve storage for {what}: "
                                   f"{os.strerror(err)}", err)
 
     def commit(self, reservation: Reservation) -> list[File]:
@@ -444,9 +514,11 @@ class Filesystem:
             self._release(reservation.held)
             reservation.done = True
 
-    def _release(self, runs: list[tuple[int, int]]) -> None:
-        for offset, length in runs:
-            self.holds.release(offset, length)
+    def _release(self, runs: list[tuple[int, int, int]]) -> None:
+        for devindex, offset, length in runs:
+            holds = self._holds.get(devindex)
+            if holds is not None:
+                holds.release(offset, length)
 
     # --- files that grow before they are logged -------------------------------------
 
@@ -504,10 +576,14 @@ class Filesystem:
                     else:
                         start = extents[-1].offset + extents[-1].length
                         extents[-1] = ext
-                    self.holds.hold(start, want)
-                    reservation.held.append((start, want))
+                    devindex = extents[-1].devindex
+                    self.holds_on(devindex).hold(start, want)
+                    reservation.held.append((devindex, start, want))
                     first = start // au
-                    taken[0].add(first, first + want // au)
+                    space = taken.get(devindex)
+                    if space is None:
+                        space = taken[devindex] = SpaceMap(self.allocator.maps[devindex].aus)
+                    space.add(first, first + want // au)
                     capacity += want
         node.entry = FileEntry(node.relpath, size, FileMap.simple(extents), node.entry.mode,
                                node.entry.uid, node.entry.gid, node.entry.flags)
@@ -541,10 +617,10 @@ class Filesystem:
         kept: list[SimpleExtent] = []
         for ext in node.entry.fmap.extents:
             if need <= 0:
-                self.holds.release(ext.offset, ext.length)
+                self.holds_on(ext.devindex).release(ext.offset, ext.length)
                 continue
             if ext.length > need:
-                self.holds.release(ext.offset + need, ext.length - need)
+                self.holds_on(ext.devindex).release(ext.offset + need, ext.length - need)
                 ext = SimpleExtent(ext.devindex, ext.offset, need)
             kept.append(ext)
             need -= ext.length
@@ -597,9 +673,18 @@ class Filesystem:
         return min(MIN_BUCKET_SIZE, self.sb.device_size // 64)
 
     def _allocate(self, spec: NewFile, taken: dict[int, SpaceMap]) -> FileMap:
-        if spec.interleave is not None:
-            return self.allocator.alloc_interleaved(spec.size, spec.interleave, taken=taken)
-        return self.allocator.alloc_contiguous(spec.size, taken=taken)
+        """Space for `spec`, by the allocation policy (see the module docstring)."""
+        alloc = self.allocator
+        if spec.device is not None:
+            return alloc.alloc_contiguous(spec.size, spec.device, taken=taken)
+        order = sorted(self.device_sizes)
+        random.shuffle(order)
+        il = spec.interleave
+        if il is not None and len(order) > 1:
+            return alloc.alloc_striped(spec.size, il.nstrips, il.chunk_size, order, taken=taken)
+        if il is not None:
+            return alloc.alloc_interleaved(spec.size, il, taken=taken)
+        return alloc.alloc_spread(spec.size, order, taken=taken)
 
     def _check_parent(self, relpath: str) -> None:
         if "/" not in relpath:
@@ -670,34 +755,8 @@ class Filesystem:
             return node
 
     # --- file data ----------------------------------------------------------------------
-
-    def segments(self, node: File, offset: int = 0, length: int | None = None) -> Iterator[Segment]:
-        """Device runs of file bytes [offset, offset + length), clipped to the file size."""
-        end = node.size if length is None else min(node.size, offset + length)
-        if offset >= end:
-            return
-        for seg in node.entry.fmap.segments(offset, end - offset):
-            if seg.devindex != 0:
-                raise FamfsError(f"{node.relpath}: device {seg.devindex} is not open here")
-            yield seg
-
-    def read(self, node: File, offset: int, length: int) -> bytes:
-        """Up to `length` bytes of `node` from `offset` (short at end of file)."""
-        buf = self.device.buf
-        return b"".join(bytes(buf[s.dev_offset:s.dev_offset + s.length])
-                        for s in self.segments(node, offset, length))
-
-    def write(self, node: File, offset: int, data: bytes | memoryview) -> int:
-        """Write `data` at `offset`, clipped to the file size; return bytes written. The device
-        is written with pwrite, so a full backing store is an error, never a fault."""
-        view = memoryview(data).cast("B")
-        done = 0
-        if not self.device.writable:
-            raise UsageError(f"{node.relpath}: {self.path} was opened read-only")
-        for s in self.segments(node, offset, len(view)):
-            self.device.pwrite(s.dev_offset, view[done:done + s.length])
-            done += s.length
-        return done
+    # File bytes are read and written through their maps by famfs.mapping.files; here only
+    # whole extents are handled (flushing, backing store).
 
     def flush_file(self, node: File) -> None:
         """msync the bytes of `node`: durable and visible to other hosts."""
@@ -705,9 +764,10 @@ class Filesystem:
 
     def flush_files(self, nodes: Sequence[File]) -> None:
         """msync the bytes of every file of `nodes` (runs that touch are flushed together)."""
-        for offset, length in _merged(run for node in nodes
-                                      for run in _device_runs(node.entry.fmap, node.size)):
-            self.device.flush(offset, length)
+        for devindex, offset, length in _merged(run for node in nodes
+                                                for run in used_runs(node.entry.fmap,
+                                                                     node.size)):
+            self.devices.device(devindex).flush(offset, length)
 
     # --- checks -------------------------------------------------------------------------
 
@@ -725,29 +785,42 @@ def check_name(relpath: str) -> None:
                         f"for the mount's metadata files")
 
 
-def _merged(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """(offset, length) runs sorted, with runs that touch or overlap merged."""
-    out: list[tuple[int, int]] = []
-    for offset, length in sorted(runs):
-        if out and out[-1][0] + out[-1][1] >= offset:
-            start = out[-1][0]
-            out[-1] = (start, max(out[-1][1], offset + length - start))
+def _merged(runs: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(device index, offset, length) runs sorted, with runs of one device that touch or
+    overlap merged."""
+    out: list[tuple[int, int, int]] = []
+    for dev, offset, length in sorted(runs):
+        if out and out[-1][0] == dev and out[-1][1] + out[-1][2] >= offset:
+            start = out[-1][1]
+            out[-1] = (dev, start, max(out[-1][2], offset + length - start))
         else:
-            out.append((offset, length))
+            out.append((dev, offset, length))
     return out
 
 
-def _device_runs(fmap: FileMap, size: int) -> list[tuple[int, int]]:
-    """(device offset, bytes) runs that hold the first `size` bytes of `fmap`, merged where
-    they touch, in device order (device 0 only: the device this filesystem opens)."""
+def used_runs(fmap: FileMap, size: int) -> list[tuple[int, int, int]]:
+    """(device index, device offset, bytes) of the part of each extent or strip that holds
+    the first `size` bytes of a file mapped by `fmap` (no byte offset is resolved: for an
+    interleaved map, strip k holds every nstrips-th chunk from chunk k)."""
+    out = []
     if fmap.interleave is None:
-        runs = []
         left = size
         for ext in fmap.extents:
             if left <= 0:
                 break
             n = min(ext.length, left)
-            runs.append((ext.offset, n))
+            out.append((ext.devindex, ext.offset, n))
             left -= n
-        return runs
-    return _merged((s.dev_offset, s.length) for s in fmap.segments(0, size))
+        return out
+    il = fmap.interleave
+    chunk, nstrips = il.chunk_size, il.nstrips
+    chunks = -(-size // chunk)
+    for k, strip in enumerate(il.strips):
+        count = -(-(chunks - k) // nstrips) if k < chunks else 0
+        if not count:
+            continue
+        used = count * chunk
+        if (chunks - 1) % nstrips == k:
+            used -= chunks * chunk - size
+        out.append((strip.devindex, strip.offset, min(used, strip.length)))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from famfs.mapping.famfs_formats import INTERLEAVE, SIMPLE
@@ -18,8 +19,9 @@ _EXT_TYPE = struct.Struct("<4xI")
 
 
 class MappedFile:
-    """A map parsed once by `format`: `size` in bytes, the device indices it uses, and
-    `begin()` to resolve offsets (the caller loops: a result may be shorter than asked)."""
+    """A map parsed once by `format`: `size` in bytes, the device indices it uses, `begin()`
+    to resolve one offset (a result may be shorter than asked), and `spans()`, the loop over
+    begin() that every reader and writer of file bytes uses (the kernel's iomap_iter)."""
 
     __slots__ = ("format", "meta", "devices", "size", "_begin")
 
@@ -44,13 +46,27 @@ class MappedFile:
         """(device, address, contiguous bytes) of every offset in `positions` at once."""
         return self.format.begin_many(self.meta, positions)
 
-    def iter_maps(self, pos: int = 0, length: int | None = None):  # type: ignore[no-untyped-def]
-        """Every IoMap covering [pos, pos + length) clipped to the file size, in file order."""
+    def spans(self, pos: int = 0, length: int | None = None, flags: int = 0
+              ) -> Iterator[IoMap]:
+        """The runs of file bytes [pos, pos + length) (to the end of the file by default),
+        clipped to the file size, in file order: each an IoMap starting exactly where the
+        previous one ended, contiguous on one device. A position before 0 raises
+        MappingError; nothing is yielded at or past the end of the file."""
+        if pos < 0:
+            raise MappingError(f"{self.format.name}: negative file offset {pos}")
         end = self.size if length is None else min(self.size, pos + length)
+        begin, meta = self._begin, self.meta
         while pos < end:
-            m = self._begin(self.meta, pos, end - pos, 0)
+            m = begin(meta, pos, end - pos, flags)
+            skip = pos - m.offset
+            n = min(m.offset + m.length, end) - pos
+            if skip < 0 or n <= 0:
+                raise MappingError(f"{self.format.name}: begin({pos:#x}) returned "
+                                   f"[{m.offset:#x}, {m.end:#x}), which does not cover it")
+            if skip or n != m.length:
+                m = IoMap(pos, n, m.addr + skip, m.type, m.flags, m.dev)
             yield m
-            pos += m.length
+            pos += n
 
     def __repr__(self) -> str:
         return (f"MappedFile(format={self.format.name!r}, size={self.size}, "

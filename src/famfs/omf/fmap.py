@@ -1,19 +1,24 @@
 """File maps: which device bytes hold a file's bytes.
 
 A file is either a list of simple extents laid end to end, or one interleaved extent whose
-strips are filled round-robin in chunks. The address math here is the reference's; the mapping
-layer builds faster resolvers on the same rules.
+strips are filled round-robin in chunks. This module encodes, decodes and checks maps; resolving
+file offsets is the mapping layer's (famfs.mapping.MappedFile.spans), from the same rules.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
 from famfs.errors import CorruptError
-from famfs.omf.layout import MAX_DEVICES, MAX_SIMPLE_EXTENTS, MAX_STRIPS, is_power_of_two
+from famfs.omf.layout import (
+    MAX_DEVICES,
+    MAX_SIMPLE_EXTENTS,
+    MAX_STRIPS,
+    SUPERBLOCK_REGION,
+    is_power_of_two,
+)
 
 
 class ExtentType(IntEnum):
@@ -40,16 +45,6 @@ class InterleavedExtent:
     @property
     def nstrips(self) -> int:
         return len(self.strips)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run of file bytes that is contiguous on one device."""
-
-    file_offset: int
-    devindex: int
-    dev_offset: int
-    length: int
 
 
 Extent = SimpleExtent | InterleavedExtent
@@ -89,40 +84,6 @@ class FileMap:
             return 0
         stripes = min(s.length for s in il.strips) // il.chunk_size
         return stripes * il.chunk_size * il.nstrips
-
-    def resolve(self, pos: int) -> tuple[int, int, int]:
-        """(devindex, device offset, bytes contiguous from there) for file offset `pos`.
-
-        Raises ValueError when `pos` is beyond the map.
-        """
-        if pos < 0:
-            raise ValueError(f"negative file offset {pos}")
-        il = self.interleave
-        if il is None:
-            start = 0
-            for ext in self.extents:
-                if pos < start + ext.length:
-                    delta = pos - start
-                    return ext.devindex, ext.offset + delta, ext.length - delta
-                start += ext.length
-            raise ValueError(f"file offset {pos:#x} is beyond the map ({start:#x} bytes)")
-        chunk, within = divmod(pos, il.chunk_size)
-        stripe, strip_no = divmod(chunk, il.nstrips)
-        strip = il.strips[strip_no]
-        strip_off = stripe * il.chunk_size + within
-        if strip_off >= strip.length:
-            raise ValueError(f"file offset {pos:#x} is beyond the map")
-        return strip.devindex, strip.offset + strip_off, il.chunk_size - within
-
-    def segments(self, offset: int, length: int) -> Iterator[Segment]:
-        """Device runs covering file bytes [offset, offset + length), in file order."""
-        end = offset + length
-        pos = offset
-        while pos < end:
-            dev, dev_off, run = self.resolve(pos)
-            run = min(run, end - pos)
-            yield Segment(pos, dev, dev_off, run)
-            pos += run
 
 
 # Reference struct famfs_log_fmap (416 bytes):
@@ -191,7 +152,8 @@ def check_fmap(fmap: FileMap, size: int, index: int, alloc_unit: int,
     """Check an fmap's values against the file `size` and the known devices.
 
     `device_sizes` maps each known device index to the bytes that may be addressed on it;
-    extents on device 0 must start at or after `data_start` (past the superblock and log).
+    extents on device 0 must start at or after `data_start` (past the superblock and log), on
+    every other device past its superblock region.
     Raises CorruptError naming entry `index` and the field.
     """
     if fmap.interleave is not None:
@@ -236,6 +198,10 @@ def check_fmap(fmap: FileMap, size: int, index: int, alloc_unit: int,
             raise CorruptError("log entry", f"{name}.offset",
                                f"{ext.offset:#x} lies in the superblock or log (files start at "
                                f"{data_start:#x})", index)
+        if ext.devindex and ext.offset < SUPERBLOCK_REGION:
+            raise CorruptError("log entry", f"{name}.offset",
+                               f"{ext.offset:#x} lies in the superblock region of device "
+                               f"{ext.devindex}", index)
         dev_size = device_sizes[ext.devindex]
         if ext.offset + ext.length > dev_size:
             raise CorruptError("log entry", name,

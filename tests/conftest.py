@@ -24,6 +24,17 @@ def host_uuid(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     return value
 
 
+@pytest.fixture(autouse=True)
+def host_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test's host keeps its device-path cache (famfs.resolver) in a private directory
+    and looks for devices only where the test says."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("FAMFS_STATE_DIR", str(path))
+    monkeypatch.delenv("FAMFS_DAXDEV_PATH", raising=False)
+    monkeypatch.setenv("FAMFS_DAXDEV_CONFIG", str(path / "daxdevs.conf"))
+    return str(path)
+
+
 @pytest.fixture
 def image_path(tmp_path: Path) -> str:
     """Path for a new image file in /dev/shm (removed afterwards)."""

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from famfs.errors import AccessError, FamfsError, IsDirectoryError, RoleError, UsageError
 from famfs.fs.target import Target, require_target
 from famfs.mapping.client import Connection, Inode
-from famfs.mapping.iomap import MappingError
+from famfs.mapping.iomap import IOMAP_WRITE, MappingError
 from famfs.mapping.protocol import META_DIR
 from famfs.mapping.transport import InProcessTransport, XattrTransport
 from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RO, FILE_FLAG_ALL_HOSTS_RW, round_up
@@ -192,16 +192,13 @@ def build_window(connection: Connection, inode: Inode, size: int, writable: bool
                  devices: DeviceFiles, name: str) -> Window:
     """Map every run of the open `inode` side by side into a new window."""
     runs: list[tuple[int, int, int, int]] = []
-    pos = 0
-    while pos < size:
-        m = connection.resolve(inode, pos, size - pos)
+    for m in connection.spans(inode, 0, size):
         fd = devices.fd(m.dev, writable, name)
         last = runs[-1] if runs else None
         if last and last[1] == fd and last[2] + last[3] == m.addr:
             runs[-1] = (last[0], fd, last[2], last[3] + m.length)
         else:
             runs.append((m.offset, fd, m.addr, m.length))
-        pos += m.length
     return Window(runs, size, writable)
 
 
@@ -444,13 +441,6 @@ class FamfsFile(io.RawIOBase):
         if self.closed:
             raise ValueError("I/O operation on closed famfs file")
 
-    def _runs(self, pos: int, count: int):  # type: ignore[no-untyped-def]
-        end = min(self.size, pos + count)
-        while pos < end:
-            m = self._connection.resolve(self._inode, pos, end - pos)
-            yield m
-            pos += m.length
-
     def _fd(self, index: int) -> int:
         return self._devices.fd(index, self._writable, self.name)
 
@@ -459,7 +449,7 @@ class FamfsFile(io.RawIOBase):
         self._check_open()
         out = memoryview(buffer).cast("B")
         done = 0
-        for m in self._runs(self._pos, len(out)):
+        for m in self._connection.spans(self._inode, self._pos, len(out)):
             got = os.preadv(self._fd(m.dev), [out[done:done + m.length]], m.addr)
             if got != m.length:
                 raise MappingError(f"{self.name}: short read of device {m.dev} at {m.addr:#x}")
@@ -474,7 +464,7 @@ class FamfsFile(io.RawIOBase):
             raise UsageError(f"{self.name}: opened read-only")
         src = memoryview(data).cast("B")
         done = 0
-        for m in self._runs(self._pos, len(src)):
+        for m in self._connection.spans(self._inode, self._pos, len(src), IOMAP_WRITE):
             os.pwritev(self._fd(m.dev), [src[done:done + m.length]], m.addr)
             self._written.add(m.dev)
             done += m.length

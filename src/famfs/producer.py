@@ -69,7 +69,8 @@ class Writer(FamfsFile):
         node = reservation.pending[0] if reservation.pending else reservation.files[0]
         entry = node.entry
         transport = _ReservedTransport(relpath, encode_get_fmap(entry),
-                                       {0: os.path.abspath(fs.path)})
+                                       {ext.devindex: fs.devices.path(ext.devindex)
+                                        for ext in entry.fmap.all_extents()})
         connection = Connection(transport)
         super().__init__(connection, connection.open(relpath), name, writable=True)
 
@@ -143,12 +144,13 @@ def _interleave(nstrips: int | None, chunk: int | None) -> InterleaveParams | No
 
 
 def create(path: str, size: int, mode: int = 0o644, *, nstrips: int | None = None,
-           chunk: int | None = None) -> Writer:
+           chunk: int | None = None, device: int | None = None) -> Writer:
     """A new famfs file of exactly `size` bytes at `path` (DEVICE:PATH or a path in a mount),
     to be filled in place and then committed. Master only; the parent directory must exist
     and let the caller add entries. `mode` is reduced by the umask; the owner is the caller.
     With `nstrips`, the file is interleaved over that many strips, `chunk` bytes at a time
-    (default 2 MiB)."""
+    (default 2 MiB; on a multi-device famfs, one strip per device); with `device`, it goes on
+    that device of a multi-device famfs."""
     target = require_target(os.fspath(path))
     if not target.relpath:
         raise UsageError(f"{path}: names the filesystem root, not a file")
@@ -158,7 +160,7 @@ def create(path: str, size: int, mode: int = 0o644, *, nstrips: int | None = Non
         raise UsageError(f"{path}: size {size!r} must be a positive number of bytes")
     fs = writer_for(target, "create files")
     spec = NewFile(target.relpath, size, mode & ~umask() & 0o7777, os.geteuid(),
-                   os.getegid(), _interleave(nstrips, chunk))
+                   os.getegid(), _interleave(nstrips, chunk), device)
     with fs.device.append_lock():
         fs.refresh()
         if os.geteuid() != 0:

@@ -6,19 +6,26 @@ one request (fuse_in_header + arguments, built with `famfs.fuse.wire`), each rec
 (fuse_out_header + body), exactly as on /dev/fuse.
 
 `KernelSimulator` speaks the protocol (INIT offering the famfs capability, LOOKUP, OPEN, READ,
-GET_FMAP, GET_DAXDEV, raw malformed bytes) and counts requests by opcode. `FamfsKernelClient`
-plays the famfs part of the kernel on top of it: GET_FMAP on the first open of an inode, the
-reply parsed once with `famfs.mapping.map_file` and cached per inode, GET_DAXDEV for each device
-index not yet in the connection's 64-slot table, and reads resolved from the cached map and the
-device table with no round trip.
+GET_FMAP, GET_DAXDEV, raw malformed bytes) and counts requests by opcode. It also takes the
+newest revision's device registration, FUSE_DEV_IOC_DAXDEV_OPEN ({fd, daxdev_index}), as the
+kernel's ioctl handler would (`daxdev_open`, the server's pusher): a socket cannot carry the
+ioctl, so the server calls it directly. `FamfsKernelClient` plays the famfs part of the kernel
+on top of it: GET_FMAP on the first open of an inode, the reply parsed once with
+`famfs.mapping.map_file` and cached per inode, GET_DAXDEV for each device index not yet in the
+connection's 64-slot table (or, push revision, only devices registered ahead of time; the map
+asked for with the size of the reply buffer and simple extents only), and reads resolved from
+the cached map and the device table with no round trip.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 import socket
+import stat
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +38,13 @@ from famfs.fuse.handlers import standard_handlers
 from famfs.fuse.ops import FamfsOperations, MountOptions
 from famfs.fuse.session import Session
 from famfs.mapping import MappedFile, MappingError, map_file
-from famfs.mapping.wire import decode_get_daxdev
+from famfs.mapping.server import MapServer
+from famfs.mapping.wire import (
+    HEADER_SIZE,
+    decode_get_daxdev,
+    getxattr_in,
+    simple_fmap_size,
+)
 from famfs.omf.layout import MAX_DEVICES
 
 REPLY_BUFFER = 2 * 1024 * 1024
@@ -69,6 +82,14 @@ class KernelSimulator:
         self.sent: Counter[int] = Counter()
         """Requests sent, by opcode."""
         self.init_out: wire.InitOut | None = None
+        self.pushed: dict[int, DeviceSlot] = {}
+        """Devices registered with FUSE_DEV_IOC_DAXDEV_OPEN, by index."""
+        self.push_calls = 0
+        self._push_lock = threading.Lock()
+        self.famfs_capability = 0
+        """The famfs capability bit this kernel offers (set by famfs_init)."""
+        self.init_done = threading.Event()
+        """Set once the INIT reply is processed (the kernel does that inside the write)."""
 
     # --- framing ------------------------------------------------------------------------
 
@@ -130,6 +151,7 @@ class KernelSimulator:
         body = wire.InitIn(wire.KERNEL_VERSION, minor, max_readahead, flags64 & 0xFFFFFFFF,
                            flags64 >> 32).pack()
         self.init_out = wire.InitOut.unpack(self.request(wire.Opcode.INIT, 0, body).ok())
+        self.init_done.set()
         return self.init_out
 
     def negotiated(self) -> int:
@@ -179,6 +201,38 @@ class KernelSimulator:
     def destroy(self) -> Reply:
         return self.request(wire.Opcode.DESTROY, wire.ROOT_ID)
 
+    def daxdev_open(self, fd: int, index: int) -> None:
+        """FUSE_DEV_IOC_DAXDEV_OPEN as the kernel handles it: refused unless the famfs
+        capability was negotiated (EOPNOTSUPP) and for an index outside the 64-slot table
+        (EINVAL); the device is taken by reference (the caller may close `fd`) and entered at
+        `index`; registering an index again is a no-op. The argument travels packed, as the
+        ioctl's does."""
+        arg = wire.pack_daxdev_open(fd, index)
+        fd, flags, index = wire.BACKING_MAP.unpack(arg)
+        self.init_done.wait(self.sock.gettimeout())
+        with self._push_lock:
+            self.push_calls += 1
+            if not self.famfs_capability or not self.negotiated() & self.famfs_capability:
+                raise OSError(errno.EOPNOTSUPP, "famfs is not negotiated on this connection")
+            if index >= MAX_DEVICES or flags:
+                raise OSError(errno.EINVAL, f"device index {index}, flags {flags:#x}")
+            if index in self.pushed:
+                return
+            own = os.dup(fd)
+            st = os.fstat(own)
+            size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+            if not size:
+                os.close(own)
+                raise OSError(errno.EINVAL, "not a device the simulator can map")
+            self.pushed[index] = DeviceSlot(f"pushed fd {fd}", own,
+                                            mmap.mmap(own, size, mmap.MAP_SHARED))
+
+    def close_pushed(self) -> None:
+        for slot in self.pushed.values():
+            slot.map.close()
+            os.close(slot.fd)
+        self.pushed.clear()
+
 
 @dataclass
 class DeviceSlot:
@@ -219,23 +273,49 @@ class FamfsKernelClient:
     paths do once the capability is negotiated.
     """
 
+    FMAP_BUFFER_INIT = 4096
+    """The reply buffer the push revision offers first (the kernel's FMAP_BUFSIZE_INIT)."""
+
     def __init__(self, sim: KernelSimulator, rev: Revision) -> None:
         self.sim = sim
         self.rev = rev
         self.inodes: dict[int, CachedInode] = {}
-        self.devices: dict[int, DeviceSlot] = {}
+        self.devices: dict[int, DeviceSlot] = sim.pushed if rev.push else {}
         self.trips = RoundTrips()
+        self.fmap_attempts: list[int] = []
+        """Buffer sizes offered by push-revision GET_FMAPs, in order."""
 
     def close(self) -> None:
+        if self.rev.push:
+            self.sim.close_pushed()
+            return
         for slot in self.devices.values():
             slot.map.close()
             os.close(slot.fd)
         self.devices.clear()
 
     def get_fmap(self, nodeid: int) -> Reply:
-        """One GET_FMAP round trip (no arguments; the node id is in the header)."""
+        """GET_FMAP: one round trip (no arguments; the node id is in the header), or, push
+        revision, one offering a reply buffer and a second one of exactly the size the first
+        reply's header announced when the map did not fit (as the kernel retries once)."""
         self.trips.get_fmap += 1
-        return self.sim.request(self.rev.get_fmap, nodeid)
+        if not self.rev.push:
+            return self.sim.request(self.rev.get_fmap, nodeid)
+        size = self.FMAP_BUFFER_INIT
+        for attempt in range(2):
+            self.fmap_attempts.append(size)
+            reply = self.sim.request(self.rev.get_fmap, nodeid, getxattr_in(size))
+            if reply.error:
+                return reply
+            need = simple_fmap_size(reply.body)
+            if need <= size:
+                return reply
+            assert len(reply.body) == HEADER_SIZE, "a map that does not fit is its header only"
+            if attempt:
+                raise MappingError(f"node {nodeid}: the map grew across GET_FMAP retries")
+            self.trips.get_fmap += 1
+            size = need
+        raise AssertionError("unreachable")
 
     def get_daxdev(self, index: int) -> Reply:
         """One GET_DAXDEV round trip (the device index travels in the header's node id)."""
@@ -257,13 +337,17 @@ class FamfsKernelClient:
         fh = self.sim.open(nodeid).fh
         if nodeid not in self.inodes:
             blob = self.get_fmap(nodeid).ok()
-            mapped = map_file(blob)
+            mapped = map_file(blob, "famfs_unrolled" if self.rev.push else None)
             if size is not None and mapped.size != size:
                 raise MappingError(f"node {nodeid}: map of {mapped.size} bytes, inode of {size}")
             for index in sorted(mapped.devices):
                 assert index < MAX_DEVICES
-                if index not in self.devices:
-                    self._add_device(index)
+                if index in self.devices:
+                    continue
+                if self.rev.push:
+                    raise MappingError(f"node {nodeid}: device {index} was never registered",
+                                       errno.ENODEV)
+                self._add_device(index)
             self.inodes[nodeid] = CachedInode(nodeid, mapped, blob)
         return fh
 
@@ -336,6 +420,7 @@ def famfs_init(sim: KernelSimulator, rev: Revision) -> wire.InitOut:
     """INIT as a famfs-capable kernel of revision `rev` sends it: its protocol minor, the
     usual flags and the famfs capability bit."""
     minor = rev.max_minor if rev.max_minor is not None else FAMFS_KERNEL_MINOR
+    sim.famfs_capability = rev.capability
     return sim.init(INIT_OFFER_LINUX_745 | rev.capability, minor=minor)
 
 
@@ -352,6 +437,13 @@ class Served:
     ops: FamfsOperations
     fs: Filesystem
     ext: FamfsExtension | None
+
+    def init(self, rev: Revision) -> wire.InitOut:
+        """famfs_init, then wait until the server has done what it does right after INIT
+        (push: register every device), as a mount does before it returns."""
+        out = famfs_init(self.sim, rev)
+        assert self.session.wait_initialized(10), "the server did not finish INIT"
+        return out
 
 
 def socket_pair() -> tuple[socket.socket, socket.socket]:
@@ -370,21 +462,25 @@ def serve(image: str, protocol: str = "v10", *, workers: int = 2,
     """Run a real session with the real operations on `image`, famfs extension `protocol`,
     over a socket pair; yield the kernel's side. Everything is torn down afterwards, and the
     session must have ended (it notices the closed socket)."""
-    fs = Filesystem(image, writable=True)
-    ops = FamfsOperations(fs, options or MountOptions(follow=False))
-    if device_paths:
-        ops.map_server.device_paths.update(device_paths)
+    fs = Filesystem(image, writable=True, device_paths=device_paths)
+    ops = FamfsOperations(fs, options or MountOptions(follow=False),
+                          MapServer(fs, device_paths))
     kernel, server = socket_pair()
+    sim = KernelSimulator(kernel)
     session = Session(server.fileno(), standard_handlers(ops), workers=workers,
                       name="simulated-fuse")
-    ext = famfs_ext.install(session, ops, protocol)
+    ext = famfs_ext.install(session, ops, protocol, devices=ops.maps.device_indices,
+                            pusher=sim.daxdev_open)
+    if ext is not None:
+        ops.device_listeners.append(ext.push_devices)
     session.start()
     try:
-        yield Served(KernelSimulator(kernel), session, ops, fs, ext)
+        yield Served(sim, session, ops, fs, ext)
     finally:
         kernel.close()
         session.join()
         server.close()
         ops.close()
+        sim.close_pushed()
         with contextlib.suppress(FamfsError):
             fs.close()

@@ -21,6 +21,7 @@ from simulator import (
 )
 
 from famfs.device import create_image
+from famfs.fs.devadd import add_device
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mkfs import mkfs
 from famfs.fuse import famfs_ext, wire
@@ -39,7 +40,7 @@ from famfs.mapping.wire import (
 )
 from famfs.omf.fmap import FileMap, SimpleExtent
 from famfs.omf.layout import MiB
-from famfs.omf.log import AddDaxdevEntry, FileEntry
+from famfs.omf.log import FileEntry
 from famfs.omf.superblock import SUPERBLOCK_SIZE
 
 GOLDEN = Path(__file__).parents[1] / "data" / "famfs-golden"
@@ -78,15 +79,15 @@ def second_device(image_path: str) -> str:
 
 
 def add_device_files(image: str, dev1: str) -> dict[str, bytes]:
-    """Log device 1 (`dev1`) and three files: on device 0, on devices 0 and 1, on device 1.
-    Returns each file's bytes, written straight into the devices."""
+    """Add device 1 (`dev1`, as famfs devadd does) and log three files: on device 0, on
+    devices 0 and 1, on device 1. Returns each file's bytes, written straight into the
+    devices."""
     au = 2 * MiB
+    with Filesystem(image, writable=True) as fs:
+        assert add_device(fs, dev1) == 1
     with Filesystem(image, writable=True) as fs, open(dev1, "r+b") as d1:
         with fs.device.append_lock():
             fs.refresh()
-            first = fs.log.append([AddDaxdevEntry(1, 16 * MiB)])
-            fs.refresh()
-            assert fs.applied == first + 1
             def take(size: int, devindex: int = 0) -> SimpleExtent:
                 fmap = fs.allocator.alloc_contiguous(size, devindex)
                 fs.allocator.mark(fmap, -1)
@@ -120,14 +121,17 @@ def add_device_files(image: str, dev1: str) -> dict[str, bytes]:
 # --- negotiation ------------------------------------------------------------------------------
 
 
-def test_revisions_are_configuration_with_both_known_numberings() -> None:
+def test_revisions_are_configuration_with_every_known_numbering() -> None:
     assert (REVISIONS["v10"].get_fmap, REVISIONS["v10"].get_daxdev,
             REVISIONS["v10"].capability) == (54, 55, 1 << 43)
     assert (REVISIONS["early"].get_fmap, REVISIONS["early"].get_daxdev,
             REVISIONS["early"].capability) == (53, 54, 1 << 42)
+    assert (REVISIONS["push"].get_fmap, REVISIONS["push"].capability,
+            REVISIONS["push"].push) == (54, 1 << 43, True)
+    assert not REVISIONS["v10"].push and not REVISIONS["early"].push
     assert famfs_ext.revision("off") is None
-    assert famfs_ext.CHOICES == ("v10", "early", "off")
-    with pytest.raises(ValueError, match="v10, early, off"):
+    assert famfs_ext.CHOICES == ("v10", "early", "push", "off")
+    with pytest.raises(ValueError, match="v10, early, push, off"):
         famfs_ext.revision("v9")
 
 

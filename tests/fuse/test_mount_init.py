@@ -24,7 +24,7 @@ def server(need_fuse, famfs_image, tmp_path):
     mp = tmp_path / "mnt"
     mp.mkdir()
     req = check_request(MountRequest(famfs_image, str(mp), MountOptions(), workers=4))
-    srv = Server(req, open_filesystem(req))
+    srv = Server(*open_filesystem(req))
     try:
         srv.mount()
         yield srv

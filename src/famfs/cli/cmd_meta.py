@@ -82,6 +82,8 @@ def mkfs_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "opened as files")
     add_verbose(parser)
     parser.add_argument("device", metavar="DEVICE", help="image file or DAX device")
+    parser.add_argument("secondaries", metavar="SECONDARY", nargs="*",
+                        help="more devices of a multi-device famfs (as famfs devadd adds them)")
     parser.set_defaults(func=run_mkfs)
     return parser
 
@@ -94,11 +96,19 @@ def run_mkfs(args: argparse.Namespace) -> int:
     if args.kill:
         if not args.force:
             raise ArgumentsError("-k (kill) also requires -f")
+        if args.secondaries:
+            raise ArgumentsError("-k kills one device's superblock; name one device")
         mkfs_mod.kill(args.device)
         print(f"{args.device}: famfs superblock killed")
         return 0
     log_len = DEFAULT_LOG_LEN if args.loglen is None else args.loglen
-    mkfs_mod.mkfs(args.device, log_len=log_len, force=args.force, size=args.size)
+    if args.secondaries:
+        from famfs.fs.devadd import mkfs_devices
+
+        mkfs_devices(args.device, args.secondaries, log_len=log_len, force=args.force,
+                     size=args.size)
+    else:
+        mkfs_mod.mkfs(args.device, log_len=log_len, force=args.force, size=args.size)
     sys.stdout.write(fsck(args.device).render(verbose=args.verbose))
     return 0
 

@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-t", "--threads", type=int, default=DEFAULT_WORKERS,
                    help=f"request threads (default {DEFAULT_WORKERS})")
     p.add_argument("--famfs-protocol", choices=PROTOCOL_CHOICES, default=DEFAULT_PROTOCOL,
-                   help="numbering of the famfs GET_FMAP/GET_DAXDEV extension offered to the "
-                        f"kernel (default {DEFAULT_PROTOCOL})")
+                   help="revision of the famfs map extension offered to the kernel: v10 and "
+                        "early pull devices with GET_DAXDEV, push registers them with an "
+                        f"ioctl and serves simple extents only (default {DEFAULT_PROTOCOL})")
     p.add_argument("--log", metavar="FILE",
                    help="where the background server writes its messages, appended (default: "
                         "syslog)")
@@ -92,8 +93,9 @@ def run_mount(args: argparse.Namespace) -> int:
     _check_paths(args)
     if args.threads < 1:
         raise ArgumentsError(f"--threads {args.threads}: must be at least 1")
-    if args.famfs_protocol not in ("v10", "early", "off"):
-        raise ArgumentsError(f"--famfs-protocol {args.famfs_protocol}: expected v10, early or off")
+    if args.famfs_protocol not in PROTOCOL_CHOICES:
+        raise ArgumentsError(f"--famfs-protocol {args.famfs_protocol}: expected one of "
+                             f"{', '.join(PROTOCOL_CHOICES)}")
     req = MountRequest(args.device, args.mountpoint,
                        MountOptions(readonly=args.readonly, cache=args.cache,
                                     follow=args.follow),

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from famfs import __version__
 from famfs.errors import FamfsError, NoSuperblockError, UsageError
 
-COMMAND_MODULES = ("famfs.cli.cmd_meta", "famfs.cli.cmd_data", "famfs.cli.cmd_mount")
+COMMAND_MODULES = ("famfs.cli.cmd_meta", "famfs.cli.cmd_data", "famfs.cli.cmd_mount",
+                   "famfs.cli.cmd_devices")
 USAGE_EXIT = 2
 
 

@@ -26,6 +26,7 @@ from famfs.omf.superblock import (
     Superblock,
     has_superblock_magic,
 )
+from famfs.resolver import forget_device, read_member
 
 
 def check_log_len(log_len: int) -> None:
@@ -152,12 +153,15 @@ def _write_empty_fs(path: str, log_len: int, force: bool, need: int) -> Superblo
                         fs_uuid=uuid.uuid4(), dev_uuid=uuid.uuid4(), system_uuid=system_uuid())
         # Written with pwrite: an image whose filesystem runs out of room is an error here,
         # not a fault later. The superblock goes last, so a failed mkfs leaves no famfs.
+        old = read_member(path)
         zeros = bytes(min(log_len, ZERO_SCAN_CHUNK))
         for off in range(0, log_len, len(zeros)):
             dev.pwrite(LOG_OFFSET + off, zeros[:log_len - off])
         dev.pwrite(LOG_OFFSET, LogHeader(log_len=log_len).encode())
         dev.pwrite(0, sb.encode())
         dev.flush(0, LOG_OFFSET + log_len)
+        if old is not None:  # this host's resolver cache no longer finds the old device here
+            forget_device(old.fs_uuid, old.dev_uuid)
         return Superblock.decode(dev.buf[:200], dev.size)
 
 

@@ -12,10 +12,11 @@ import os
 import time
 from collections.abc import Callable
 
+from famfs.errors import FamfsError
 from famfs.fuse import wire
 from famfs.fuse.inodes import Stat
 from famfs.fuse.ops import AttrChanges, DirEntry, FamfsOperations, mode_type
-from famfs.fuse.session import FuseError, Handler, Reply, Request
+from famfs.fuse.session import Handler, Reply, Request
 from famfs.fuse.wire import FopenFlag, Opcode, SetattrValid
 
 ENTRY_VALID_S = 1
@@ -112,7 +113,7 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         arg = wire.WriteIn.unpack(req.body)
         data = req.body[wire.WriteIn.SIZE:]
         if len(data) != arg.size:
-            raise FuseError(errno.EINVAL, "WRITE: size field disagrees with the data")
+            raise FamfsError("WRITE: size field disagrees with the data", errno.EINVAL)
         return wire.WriteOut(ops.write(req.nodeid, arg.offset, data)).pack()
 
     def release(req: Request) -> Reply:
@@ -242,5 +243,5 @@ def _sized(size: int, value: bytes) -> Reply:
     if size == 0:
         return wire.GetxattrOut(len(value)).pack()
     if size < len(value):
-        raise FuseError(errno.ERANGE)
+        raise FamfsError("the buffer is too small for the value", errno.ERANGE)
     return value

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from famfs.errors import FamfsError, UsageError
 from famfs.fs.filesystem import Filesystem
@@ -25,6 +25,7 @@ from famfs.fuse.handlers import standard_handlers
 from famfs.fuse.ops import FamfsOperations, MountOptions
 from famfs.fuse.options import DEFAULT_WORKERS
 from famfs.fuse.session import Session
+from famfs.mapping.server import MapServer
 
 FUSE_DEVICE = "/dev/fuse"
 MS_RDONLY = 1
@@ -145,6 +146,13 @@ class MountRequest:
     famfs_protocol: str = "v10"
     log: str | None = None
     """Where a background server writes its messages (appended); None: syslog."""
+    devices: tuple[tuple[int, str], ...] = ()
+    """The device table: (index, local path) of every device of the filesystem. Filled in
+    when the filesystem is opened (open_filesystem: each device found by UUID and checked);
+    paths named here beforehand are used as they are (still checked)."""
+
+    def device_paths(self) -> dict[int, str]:
+        return dict(self.devices)
 
 
 def check_request(req: MountRequest) -> MountRequest:
@@ -163,7 +171,7 @@ def check_request(req: MountRequest) -> MountRequest:
     if not os.path.isdir(mountpoint):
         raise UsageError(f"{mountpoint}: mount point is not a directory")
     log = None if req.log is None else os.path.abspath(req.log)
-    return MountRequest(device, mountpoint, req.options, req.workers, req.famfs_protocol, log)
+    return replace(req, device=device, mountpoint=mountpoint, log=log)
 
 
 class Server:
@@ -172,7 +180,8 @@ class Server:
     def __init__(self, req: MountRequest, fs: Filesystem) -> None:
         self.req = req
         self.fs = fs
-        self.ops = FamfsOperations(fs, req.options)
+        self.maps = MapServer(fs, req.device_paths())
+        self.ops = FamfsOperations(fs, req.options, self.maps)
         self.fd = -1
         self.session: Session | None = None
         self.extension: famfs_ext.FamfsExtension | None = None
@@ -223,24 +232,36 @@ class Server:
 
 def _install_extension(session: Session, ops: FamfsOperations, protocol: str
                        ) -> famfs_ext.FamfsExtension | None:
-    """Offer the famfs GET_FMAP/GET_DAXDEV extension (`protocol`: v10, early or off)."""
-    return famfs_ext.install(session, ops, protocol)
+    """Offer the famfs map extension (`protocol`: v10, early, push or off). Devices the log
+    adds while mounted are pushed to the kernel (push revision) as the replay finds them."""
+    ext = famfs_ext.install(session, ops, protocol, devices=ops.maps.device_indices)
+    if ext is not None:
+        ops.device_listeners.append(ext.push_devices)
+    return ext
 
 
-def open_filesystem(req: MountRequest) -> Filesystem:
-    """Replay the famfs on the request's device; errors name the device."""
+def open_filesystem(req: MountRequest) -> tuple[MountRequest, Filesystem]:
+    """Replay the famfs on the request's primary device and open every one of its devices;
+    returns the request with its device table filled in. Errors name the device (a missing
+    secondary: its UUID and index); nothing is written."""
     try:
-        return Filesystem(req.device, writable=not req.options.readonly)
+        fs = Filesystem(req.device, writable=not req.options.readonly,
+                        device_paths=req.device_paths())
     except FamfsError as exc:
         if req.device in str(exc):
             raise
         raise MountError(f"{req.device}: {exc}") from None
+    try:
+        fs.devices.open_all()
+    except FamfsError as exc:
+        fs.close()
+        raise MountError(f"cannot mount {req.device}: {exc}") from None
+    return replace(req, devices=tuple(sorted(fs.devices.paths().items()))), fs
 
 
 def serve_foreground(req: MountRequest) -> int:
     """Mount and serve in this process until unmounted or signalled (SIGINT, SIGTERM)."""
-    req = check_request(req)
-    fs = open_filesystem(req)
+    req, fs = open_filesystem(check_request(req))
     server = Server(req, fs)
     _on_signals(server)
     server.mount()
@@ -269,8 +290,7 @@ def _serve(server: Server) -> None:
 def serve_daemon(req: MountRequest) -> int:
     """Mount in a background server process; return 0 once the mount is live. Errors are
     reported here (raised) and the server exits."""
-    req = check_request(req)
-    fs = open_filesystem(req)
+    req, fs = open_filesystem(check_request(req))
     rfd, wfd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -278,6 +298,9 @@ def serve_daemon(req: MountRequest) -> int:
     if pid:
         os.close(wfd)
         fs.device.buf.release()
+        for member in fs.devices:
+            if member.index and member.device is not None:
+                member.device.buf.release()
         chunks = []
         while True:
             chunk = os.read(rfd, 4096)

@@ -1,9 +1,12 @@
 """Filesystem operations of a famfs mount, on node ids; no FUSE wire bytes here.
 
 `FamfsOperations` serves one replayed famfs (famfs.fs.filesystem.Filesystem). Errors are raised
-as OSError(errno). The data path resolves every offset through the mapping layer: each file's
-GET_FMAP reply is parsed once (famfs.mapping.map_file) and cached on its inode; reads return
-memoryview slices of the device mapping (no copy of file data).
+as famfs errors (OSErrors carrying the errno the request is answered with). Everything about
+maps and devices comes from the mount's MapServer (famfs.mapping.server): the GET_FMAP reply of
+a file or a `.meta` file, the GET_DAXDEV reply of a device. The data path resolves every offset
+through the mapping layer: each file's map is parsed once and cached on its inode, and reads and
+writes walk MappedFile.spans over the filesystem's devices; reads return memoryview slices of
+the device mappings (no copy of file data).
 
 What the mount shows: every logged file and directory with its logged mode, uid, gid and size;
 `.meta/.superblock` (2 MiB, 0444) and `.meta/.log` (log_len bytes; 0644 on the master, 0444 on
@@ -25,7 +28,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from famfs.errors import FamfsError
@@ -46,8 +49,7 @@ from famfs.mapping.protocol import (
     daxdev_xattr,
 )
 from famfs.mapping.server import MapServer
-from famfs.mapping.wire import FileType, encode_get_fmap, encode_meta_fmap
-from famfs.omf.layout import SUPERBLOCK_REGION
+from famfs.mapping.wire import FileType
 
 NAME_MAX = 255
 
@@ -108,8 +110,8 @@ class FsStats:
     name_max: int = NAME_MAX
 
 
-def _err(code: int, message: str = "") -> OSError:
-    return OSError(code, message or os.strerror(code))
+def _err(code: int, message: str = "") -> FamfsError:
+    return FamfsError(message or os.strerror(code), code)
 
 
 class FamfsOperations:
@@ -118,7 +120,8 @@ class FamfsOperations:
     LOGPLAY_PROBE_TTL = 5.0
     """Seconds a logplay result computed for a size probe waits for the read that follows."""
 
-    def __init__(self, fs: Filesystem, options: MountOptions | None = None) -> None:
+    def __init__(self, fs: Filesystem, options: MountOptions | None = None,
+                 maps: MapServer | None = None) -> None:
         self.fs = fs
         self.options = options or MountOptions()
         if self.options.cache not in CACHE_MODES:
@@ -126,7 +129,10 @@ class FamfsOperations:
         self.lock = threading.RLock()
         """Held while the namespace is read or replayed."""
         self.master = fs.is_master()
-        self.map_server = MapServer(fs)
+        self.maps = maps if maps is not None else MapServer(fs)
+        """The one source of maps and devices (famfs.mapping.server)."""
+        self.device_listeners: list[Callable[[list[int]], None]] = []
+        """Called with the indices of devices a replay added (to push them to the kernel)."""
         self.inodes = InodeTable()
         self.inodes.add_root(fs.namespace.root)
         self._dir_handles: dict[int, list[tuple[str, Inode]]] = {}
@@ -170,9 +176,16 @@ class FamfsOperations:
             return None
 
     def replay(self) -> ReplayStats:
-        """Replay the log now; raises FamfsError if an entry is bad (what came before stays)."""
+        """Replay the log now; raises FamfsError if an entry is bad (what came before stays).
+        Devices the log added are announced to `device_listeners`."""
         with self.lock:
-            return self.fs.refresh()
+            known = len(self.fs.device_sizes)
+            stats = self.fs.refresh()
+            added = sorted(self.fs.device_sizes)[known:]
+        if added:
+            for listener in list(self.device_listeners):
+                listener(added)
+        return stats
 
     def _replay_failed(self, exc: FamfsError) -> None:
         message = str(exc)
@@ -232,14 +245,14 @@ class FamfsOperations:
         inode = self.inodes.by_key(key)
         if inode is not None:
             return inode
-        sb = self.fs.sb
-        if name == SUPERBLOCK_NAME:
-            return self.inodes.ensure(key, Kind.META_FILE, None, mode=0o444,
-                                      size=SUPERBLOCK_REGION,
-                                      extent=(FileType.SUPERBLOCK, 0, SUPERBLOCK_REGION))
-        mode = 0o644 if self.master and not self.options.readonly else 0o444
-        return self.inodes.ensure(key, Kind.META_FILE, None, mode=mode, size=sb.log_len,
-                                  extent=(FileType.LOG, sb.log_offset, sb.log_len))
+        meta = self.maps.meta_file(name)
+        assert meta is not None, name
+        if meta.file_type == FileType.SUPERBLOCK:
+            mode = 0o444
+        else:
+            mode = 0o644 if self.master and not self.options.readonly else 0o444
+        return self.inodes.ensure(key, Kind.META_FILE, None, mode=mode, size=meta.size,
+                                  extent=(meta.file_type, meta.offset, meta.length))
 
     def stat(self, inode: Inode) -> Stat:
         uid, gid = inode.owner()
@@ -383,20 +396,37 @@ class FamfsOperations:
         blob = inode.fmap_blob
         if blob is None:
             if isinstance(inode.node, File):
-                blob = encode_get_fmap(inode.node.entry)
-            elif inode.extent is not None:
-                ftype, offset, length = inode.extent
-                blob = encode_meta_fmap(ftype, offset, length, inode.size)
+                blob = self.maps.fmap_of(inode.node)
+            elif inode.kind is Kind.META_FILE:
+                blob = self.maps.get_fmap(inode.key)
             else:
                 raise _err(errno.ENODATA)
             inode.fmap_blob = blob
         return blob
 
-    def daxdev_blob(self, index: int) -> bytes:
-        """The GET_DAXDEV reply for device `index` (ENODATA if the log names no such device)."""
-        if index not in self.fs.device_sizes:
+    def simple_fmap_blob(self, nodeid: int) -> bytes:
+        """The map of file `nodeid` as simple extents only (the newest kernel revision; ENODATA
+        for a directory, E2BIG for a file with more chunks than such a map holds)."""
+        inode = self._inode(nodeid)
+        if inode.kind not in (Kind.FILE, Kind.META_FILE):
             raise _err(errno.ENODATA)
-        return self.map_server.get_daxdev(index)
+        try:
+            return self.maps.get_simple_fmap(inode.key)
+        except FamfsError as exc:
+            raise _err(errno.E2BIG, str(exc)) from None
+
+    def daxdev_blob(self, index: int) -> bytes:
+        """The GET_DAXDEV reply for device `index` (ENODATA if the log names no such device;
+        ENODEV if this host has no such device)."""
+        if index not in self.fs.device_sizes:
+            self.sync()
+            if index not in self.fs.device_sizes:
+                raise _err(errno.ENODATA)
+        return self.maps.get_daxdev(index)
+
+    def device_path(self, index: int) -> str:
+        """The local path of device `index` (what a push opens)."""
+        return self.maps.device_path(index)
 
     def mapped(self, inode: Inode) -> MappedFile:
         """The inode's parsed map, made on first use (concurrent first uses may both parse;
@@ -408,27 +438,27 @@ class FamfsOperations:
         assert isinstance(mf, MappedFile)
         return mf
 
-    def _spans(self, inode: Inode, offset: int, length: int) -> Iterator[tuple[int, int]]:
-        """(device offset, length) runs of file bytes [offset, offset+length), clipped to the
-        file size."""
-        mf = self.mapped(inode)
-        end = min(mf.size, offset + length)
-        pos = offset
-        while pos < end:
-            m = mf.begin(pos, end - pos)
-            if m.dev != 0:
-                raise _err(errno.EIO, f"{inode.key}: device {m.dev} is not open here")
-            n = min(m.length - (pos - m.offset), end - pos)
-            yield m.addr + (pos - m.offset), n
-            pos += n
+    def _views(self, inode: Inode, offset: int, length: int) -> Iterator[memoryview]:
+        """Views of the device mappings holding file bytes [offset, offset + length), clipped
+        to the file size, in file order (EIO for a device that cannot be opened or a run past
+        its end)."""
+        devices = self.fs.devices
+        for m in self.mapped(inode).spans(offset, length):
+            try:
+                dev = devices.device(m.dev)
+            except FamfsError as exc:
+                raise _err(errno.EIO, f"{inode.key}: {exc}") from None
+            if m.addr + m.length > dev.size:
+                raise _err(errno.EIO, f"{inode.key}: offset {m.offset} maps past the end of "
+                           f"device {m.dev}")
+            yield dev.buf[m.addr:m.addr + m.length]
 
     def read(self, nodeid: int, offset: int, size: int) -> list[memoryview]:
-        """Up to `size` bytes from `offset` as views of the device mapping (short at EOF)."""
+        """Up to `size` bytes from `offset` as views of the device mappings (short at EOF)."""
         inode = self._inode(nodeid)
         if inode.is_dir:
             raise _err(errno.EISDIR)
-        buf = self.fs.device.buf
-        return [buf[addr:addr + n] for addr, n in self._spans(inode, offset, size)]
+        return list(self._views(inode, offset, size))
 
     def write(self, nodeid: int, offset: int, data: memoryview) -> int:
         """Write `data` at `offset`, clipped to the file size (a file never grows). Returns the
@@ -442,10 +472,10 @@ class FamfsOperations:
             return 0
         if offset >= inode.file_size():
             raise _err(errno.ENOSPC, "famfs files cannot grow")
-        buf = self.fs.device.buf
         done = 0
-        for addr, n in self._spans(inode, offset, len(data)):
-            buf[addr:addr + n] = data[done:done + n]
+        for view in self._views(inode, offset, len(data)):
+            n = len(view)
+            view[:] = data[done:done + n]
             done += n
         return done
 
@@ -480,7 +510,7 @@ class FamfsOperations:
         if inode.kind in (Kind.FILE, Kind.META_FILE):
             return [FMAP_XATTR]
         if inode.nodeid == ROOT_ID:
-            return [LOGPLAY_XATTR] + [daxdev_xattr(i) for i in sorted(self.fs.device_sizes)]
+            return [LOGPLAY_XATTR] + [daxdev_xattr(i) for i in self.maps.device_indices()]
         return []
 
     def getxattr(self, nodeid: int, name: str, pid: int = 0, probe: bool = False) -> bytes:

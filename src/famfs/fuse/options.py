@@ -8,7 +8,8 @@ CACHE_MODES = ("direct", "page")
 DEFAULT_WORKERS = 8
 """Request threads of a mount unless `-t` says otherwise."""
 
-PROTOCOL_CHOICES = ("v10", "early", "off")
-"""`--famfs-protocol`: which numbering of the famfs GET_FMAP/GET_DAXDEV extension to offer."""
+PROTOCOL_CHOICES = ("v10", "early", "push", "off")
+"""`--famfs-protocol`: which revision of the famfs map extension to offer (push: devices
+registered with an ioctl, simple extents only)."""
 
 DEFAULT_PROTOCOL = "v10"

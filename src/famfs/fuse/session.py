@@ -11,13 +11,15 @@ it. Workers leave when the connection ends: unmount (ENODEV) for /dev/fuse, the 
 Extension points (stable):
 - `Session.handlers` / `Session.register(opcode, handler)`: the dispatch table. A handler gets a
   `Request` and returns the reply payload: bytes, a memoryview, a list of buffers (sent with
-  one writev, no copy), or None for an empty reply. To reply with an error it raises OSError
-  (its errno), `FuseError`, or any exception with a positive int `errno` attribute; a
-  `wire.WireError` (bad arguments) becomes EINVAL, anything else EIO. Opcodes in
+  one writev, no copy), or None for an empty reply. To reply with an error it raises an
+  OSError (famfs.errors are OSErrors) or any exception with a positive int `errno` attribute;
+  a `wire.WireError` (bad arguments) becomes EINVAL, anything else EIO. Opcodes in
   `wire.NO_REPLY_OPCODES` never get a reply.
 - `Session.request_capability(flag, on_granted)`: ask for a 64-bit INIT flag (bits >= 32
   travel in flags2) if the kernel offers it; `on_granted(init_in)` runs before the INIT reply
   goes out when it was granted. `Session.granted` holds the negotiated flags afterwards.
+- `Session.after_init(fn)`: run `fn()` once the INIT reply has been sent (the kernel has taken
+  it: device ioctls that need a live connection work from then on).
 
 INIT, INTERRUPT and DESTROY are handled here. Malformed requests (shorter than their header,
 a length field that disagrees with the bytes read, arguments too short) get EINVAL, unknown
@@ -56,14 +58,6 @@ DEFAULT_WANT = (InitFlag.ASYNC_READ | InitFlag.BIG_WRITES | InitFlag.MAX_PAGES
 
 Buffer = bytes | bytearray | memoryview
 Reply = Buffer | Sequence[Buffer] | None
-
-
-class FuseError(Exception):
-    """Raise from a handler to reply with `errno` (positive)."""
-
-    def __init__(self, err: int, message: str = "") -> None:
-        super().__init__(message or os.strerror(err))
-        self.errno = err
 
 
 @dataclass
@@ -123,6 +117,7 @@ class Session:
         self.name = name
         self.bufsize = max(wire.MIN_READ_BUFFER, max_write + 2 * PAGE_SIZE)
         self._capabilities: list[tuple[int, Callable[[InitIn], None] | None]] = []
+        self._after_init: list[Callable[[], None]] = []
         self.initialized = threading.Event()
         self.init_in: InitIn | None = None
         self.granted = 0
@@ -148,6 +143,10 @@ class Session:
                            on_granted: Callable[[InitIn], None] | None = None) -> None:
         """Ask for INIT flag `flag` (64-bit value) when the kernel offers it."""
         self._capabilities.append((flag, on_granted))
+
+    def after_init(self, fn: Callable[[], None]) -> None:
+        """Run `fn()` right after the INIT reply is sent (from the thread that sent it)."""
+        self._after_init.append(fn)
 
     # --- running ------------------------------------------------------------------------
 
@@ -342,6 +341,11 @@ class Session:
                 flags2=granted >> 32)
             self.init_in = init
             self.send(hdr.unique, out.pack())
+            for fn in self._after_init:
+                try:
+                    fn()
+                except Exception:  # the connection stays up; the failure is logged
+                    self._log(f"after INIT:\n{traceback.format_exc()}")
             self.initialized.set()
 
     # --- replies ------------------------------------------------------------------------

@@ -654,3 +654,29 @@ def cstring(buf: bytes | memoryview, offset: int = 0) -> bytes:
     if end < 0:
         raise WireError("name is not NUL-terminated")
     return raw[:end]
+
+
+# --- /dev/fuse ioctls --------------------------------------------------------------------------
+
+FUSE_DEV_IOC_MAGIC = 229
+
+
+def _iow(nr: int, size: int) -> int:
+    """_IOW(FUSE_DEV_IOC_MAGIC, nr, size): direction write (1) << 30, size << 16."""
+    return (1 << 30) | (size << 16) | (FUSE_DEV_IOC_MAGIC << 8) | nr
+
+
+# struct fuse_backing_map as the famfs series extends it (16 bytes):
+#   0 fd s32   4 flags u32   8 union { padding u64; daxdev_index u64 }
+BACKING_MAP = struct.Struct("<iIQ")
+FUSE_DEV_IOC_DAXDEV_OPEN_NR = 4
+"""The ioctl number of FUSE_DEV_IOC_DAXDEV_OPEN: assumed to be the next free one after
+FUSE_DEV_IOC_SYNC_INIT (3); the posted series defines the call but this number is not
+confirmed (docs/multi-device.md)."""
+FUSE_DEV_IOC_DAXDEV_OPEN = _iow(FUSE_DEV_IOC_DAXDEV_OPEN_NR, BACKING_MAP.size)
+
+
+def pack_daxdev_open(fd: int, daxdev_index: int) -> bytes:
+    """The argument of FUSE_DEV_IOC_DAXDEV_OPEN: register the DAX device open as `fd` at
+    index `daxdev_index` of the connection's device table."""
+    return BACKING_MAP.pack(fd, 0, daxdev_index)

@@ -9,6 +9,7 @@ per-file errors sticky until the inode is looked up afresh, and counts every rou
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from famfs.device import device_size
@@ -193,7 +194,18 @@ class Connection:
         if inode.error is not None:
             raise inode.error
         mapped = inode.mapped if inode.mapped is not None else self.map_of(inode)
-        result = mapped.begin(pos, length, flags)
+        return self._checked(inode, mapped.begin(pos, length, flags))
+
+    def spans(self, inode: Inode, pos: int, length: int, flags: int = 0) -> Iterator[IoMap]:
+        """The runs of file bytes [pos, pos + length) of an open inode (MappedFile.spans),
+        each checked against the device table as `resolve` checks it."""
+        if inode.error is not None:
+            raise inode.error
+        mapped = inode.mapped if inode.mapped is not None else self.map_of(inode)
+        for m in mapped.spans(pos, length, flags):
+            yield self._checked(inode, m)
+
+    def _checked(self, inode: Inode, result: IoMap) -> IoMap:
         slot = self.devices[result.dev]
         if slot is None or not slot.valid:
             raise MappingError(f"{inode.relpath}: device {result.dev} is not in the table")

@@ -9,6 +9,10 @@ compact table:
   binary search over the extent start offsets (O(log n)).
 - `famfs_interlv`: strips filled round-robin, `chunk_size` bytes at a time; an offset is
   resolved by arithmetic (O(1)) inside its interleaved extent.
+- `famfs_unrolled`: the simple-extent map the newest kernel revision takes (wire.
+  decode_simple_fmap), up to 524,288 extents: an interleaved file unrolled into uniform
+  chunk-size extents, resolved by a shift (O(1)) like `famfs_simple`, from the same cached
+  table, built with NumPy.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from famfs.mapping.formats import MappingFormat, MetaView, register_format
 from famfs.mapping.iomap import IoMap, IoMapType, MappingError
-from famfs.mapping.wire import PAGE_SIZE, GetFmapReply, decode_get_fmap
+from famfs.mapping.wire import PAGE_SIZE, GetFmapReply, decode_get_fmap, decode_simple_fmap
 from famfs.omf.fmap import ExtentType
 
 if TYPE_CHECKING:
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 
 SIMPLE_NAME = "famfs_simple"
 INTERLEAVE_NAME = "famfs_interlv"
+UNROLLED_NAME = "famfs_unrolled"
 _MAPPED = int(IoMapType.MAPPED)
 WALK = 0
 """Shift value meaning "search the extent starts" (no common power-of-two length)."""
@@ -239,5 +244,34 @@ class InterleaveFormat(MappingFormat):
         return dev, addr, run
 
 
+class UnrolledFormat(SimpleFormat):
+    """Simple-extent maps of the newest kernel revision (many extents, one wire layout)."""
+
+    name = UNROLLED_NAME
+
+    def setup(self, blob: bytes) -> tuple[bytes, frozenset[int]]:
+        import numpy as np
+
+        fmap = decode_simple_fmap(blob, align=PAGE_SIZE)
+        lengths = fmap.lengths
+        n = len(lengths)
+        table = np.empty((n, 4), dtype=np.int64)
+        table[0, 0] = 0
+        np.cumsum(lengths[:-1], out=table[1:, 0])
+        table[:, 1] = fmap.devs
+        table[:, 2] = fmap.offsets
+        table[:, 3] = lengths
+        shift = WALK
+        if n == 1:
+            shift = 63
+        else:
+            common = int(lengths[0])
+            if common & (common - 1) == 0 and bool(np.all(lengths[:-1] == common)):
+                shift = common.bit_length() - 1
+        meta = _S_HDR.pack(fmap.file_size, n, shift) + table.view(np.uint64).tobytes()
+        return meta, fmap.devices
+
+
 SIMPLE = register_format(SimpleFormat())
 INTERLEAVE = register_format(InterleaveFormat())
+UNROLLED = register_format(UnrolledFormat())

@@ -2,8 +2,9 @@
 
 A transport carries the requests a client sends: GET_FMAP for a file, GET_DAXDEV for a device
 index, and optionally one combined setup request. Two transports exist: in process (straight
-to a MapServer), and through the extended attributes a famfs FUSE mount serves (their names
-are in famfs.mapping.protocol).
+to a map server, famfs.mapping.server.MapServer, or anything that answers the same calls),
+and through the extended attributes a famfs FUSE mount serves (their names are in
+famfs.mapping.protocol). Neither needs the filesystem layer: this is the client's half.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from famfs.mapping.protocol import (
     daxdev_index,
     daxdev_xattr,
 )
-from famfs.mapping.server import MapServer
 from famfs.mapping.wire import DAXDEV_REPLY_SIZE, encode_setup_reply
 
 
@@ -38,9 +38,9 @@ class Transport(Protocol):
 
 
 class InProcessTransport:
-    """Requests answered by a MapServer in this process."""
+    """Requests answered by a map server in this process (every call is a Transport call)."""
 
-    def __init__(self, server: MapServer) -> None:
+    def __init__(self, server: Transport) -> None:
         self.server = server
 
     def get_fmap(self, relpath: str) -> bytes:

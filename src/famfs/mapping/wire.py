@@ -11,11 +11,15 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from famfs.mapping.iomap import MappingError
 from famfs.omf.fmap import ExtentType
 from famfs.omf.layout import MAX_DEVICES, MiB
 from famfs.omf.log import FileEntry
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FMAP_VERSION = 1
 MAX_WIRE_EXTENTS = 32
@@ -298,3 +302,156 @@ def decode_setup_reply(blob: bytes | memoryview) -> tuple[bytes, list[DaxdevRepl
     devs = [decode_get_daxdev(blob[pos + i * DAXDEV_REPLY_SIZE:pos + (i + 1) * DAXDEV_REPLY_SIZE])
             for i in range(ndev)]
     return fmap, devs
+
+
+# --- simple-extent maps of the newest kernel revision -------------------------------------------
+# The newest posted kernel series takes simple extents only, and sizes its reply buffer by the
+# request: GET_FMAP carries a fuse_getxattr_in (0 size u32, 4 padding u32), and the reply
+# header's reserved0 field becomes fmap_size, the message's total bytes. A map larger than the
+# offered buffer is answered with its header alone; the kernel asks again with that size.
+#   header: 0 file_type u8  1 reserved u8  2 fmap_version u16  4 ext_type u32 (SIMPLE)
+#           8 nextents u32  12 fmap_size u32  16 file_size u64  24 reserved1 u64
+#   then nextents x fuse_famfs_simple_ext (24 bytes, as above)
+_SIMPLE_HEADER = struct.Struct("<BBHIIIQ8x")
+_GETXATTR_IN = struct.Struct("<II")
+MAX_SIMPLE_FMAP_EXTENTS = 524_288
+"""Most extents in one simple-extent map (a striped file unrolled into chunks): the message is
+then 12 MiB + 32 bytes, inside the kernel's 16 MiB reply buffer."""
+SIMPLE_FMAP_MAX = HEADER_SIZE + MAX_SIMPLE_FMAP_EXTENTS * EXTENT_SIZE
+_EXT_DTYPE = [("dev", "<u4"), ("reserved", "<u4"), ("offset", "<u8"), ("length", "<u8")]
+
+
+def encode_simple_fmap(file_type: int, file_size: int, devs: object, offsets: object,
+                       lengths: object) -> bytes:
+    """A simple-extent map message from parallel sequences (or NumPy arrays) of device
+    indices, device offsets and lengths (bytes)."""
+    import numpy as np
+
+    dev = np.asarray(devs, dtype=np.uint32)
+    n = len(dev)
+    if not 1 <= n <= MAX_SIMPLE_FMAP_EXTENTS:
+        raise MappingError(f"simple-extent map: {n} extents (1..{MAX_SIMPLE_FMAP_EXTENTS} "
+                           f"allowed)")
+    table = np.zeros(n, dtype=_EXT_DTYPE)
+    table["dev"] = dev
+    table["offset"] = np.asarray(offsets, dtype=np.uint64)
+    table["length"] = np.asarray(lengths, dtype=np.uint64)
+    head = _SIMPLE_HEADER.pack(FileType(file_type), 0, FMAP_VERSION, ExtentType.SIMPLE, n,
+                               HEADER_SIZE + n * EXTENT_SIZE, file_size)
+    return head + table.tobytes()
+
+
+def encode_unrolled_fmap(entry: FileEntry) -> bytes:
+    """The simple-extent map of the file of log entry `entry`: its simple extents as they are,
+    or, for an interleaved file, one extent per chunk in file order (chunk c is on strip
+    c % nstrips, at stripe c // nstrips), every extent chunk_size bytes but the last, which is
+    what is left rounded up to 2 MiB (the kernel's alignment) and at most one chunk. A file
+    of more than MAX_SIMPLE_FMAP_EXTENTS chunks is refused (MappingError naming the limit)."""
+    import numpy as np
+
+    fmap = entry.fmap
+    il = fmap.interleave
+    if il is None:
+        exts = fmap.extents
+        return encode_simple_fmap(FileType.REG, entry.size, [e.devindex for e in exts],
+                                  [e.offset for e in exts], [e.length for e in exts])
+    chunk, nstrips = il.chunk_size, il.nstrips
+    count = max(1, -(-entry.size // chunk))
+    if count > MAX_SIMPLE_FMAP_EXTENTS:
+        raise MappingError(f"{entry.relpath}: {count} chunks of {chunk} bytes; a simple-extent "
+                           f"map holds at most {MAX_SIMPLE_FMAP_EXTENTS} (files up to "
+                           f"{MAX_SIMPLE_FMAP_EXTENTS * chunk} bytes at this chunk size)")
+    c = np.arange(count, dtype=np.uint64)
+    strip = (c % np.uint64(nstrips)).astype(np.intp)
+    strip_dev = np.array([s.devindex for s in il.strips], dtype=np.uint32)
+    strip_off = np.array([s.offset for s in il.strips], dtype=np.uint64)
+    offsets = strip_off[strip] + (c // np.uint64(nstrips)) * np.uint64(chunk)
+    lengths = np.full(count, chunk, dtype=np.uint64)
+    rest = entry.size - (count - 1) * chunk
+    lengths[-1] = min(chunk, -(-rest // WIRE_ALIGN) * WIRE_ALIGN) if rest > 0 else chunk
+    return encode_simple_fmap(FileType.REG, entry.size, strip_dev[strip], offsets, lengths)
+
+
+def meta_simple_fmap(blob: bytes) -> bytes:
+    """The simple-extent map message of a `.meta` file's GET_FMAP reply (one extent)."""
+    reply = decode_get_fmap(blob)
+    (ext,) = reply.extents
+    return encode_simple_fmap(reply.file_type, reply.file_size, [ext.devindex], [ext.offset],
+                              [ext.length])
+
+
+@dataclass(frozen=True)
+class SimpleFmap:
+    """A validated simple-extent map message: parallel int64 arrays of the extents."""
+
+    file_type: FileType
+    file_size: int
+    devs: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def devices(self) -> frozenset[int]:
+        import numpy as np
+
+        return frozenset(int(d) for d in np.unique(self.devs))
+
+
+def simple_fmap_size(blob: bytes | memoryview) -> int:
+    """The total message size a simple-extent map's header announces (fmap_size)."""
+    _need(blob, HEADER_SIZE, "header")
+    return int(_SIMPLE_HEADER.unpack_from(blob, 0)[5])
+
+
+def decode_simple_fmap(blob: bytes | memoryview, align: int = WIRE_ALIGN) -> SimpleFmap:
+    """Parse and validate a simple-extent map message as the newest kernel does (every device
+    index below 64, offsets and lengths multiples of `align`, the extents holding the file)
+    and as this project limits it (at most MAX_SIMPLE_FMAP_EXTENTS extents, fmap_size equal to
+    the message). MappingError names the field."""
+    import numpy as np
+
+    _need(blob, HEADER_SIZE, "header")
+    ftype, _, version, ext_type, n, fmap_size, size = _SIMPLE_HEADER.unpack_from(blob, 0)
+    if ftype not in FileType._value2member_map_:
+        raise _reject("file_type", f"{ftype} is not REG, SUPERBLOCK or LOG")
+    if version != FMAP_VERSION:
+        raise _reject("fmap_version", f"{version}, only {FMAP_VERSION} is known")
+    if ext_type != ExtentType.SIMPLE:
+        raise _reject("ext_type", f"{ext_type}: this revision takes simple extents only")
+    if not 1 <= n <= MAX_SIMPLE_FMAP_EXTENTS:
+        raise _reject("nextents", f"{n} (1..{MAX_SIMPLE_FMAP_EXTENTS} allowed)")
+    if fmap_size != HEADER_SIZE + n * EXTENT_SIZE:
+        raise _reject("fmap_size", f"{fmap_size}, but {n} extents make "
+                                   f"{HEADER_SIZE + n * EXTENT_SIZE} bytes")
+    if len(blob) != fmap_size:
+        raise _reject("length", f"{len(blob)} bytes, the header says {fmap_size}")
+    if size > MAX_LOFF:
+        raise _reject("file_size", f"{size:#x} is past the largest file offset")
+    table = np.frombuffer(blob, dtype=_EXT_DTYPE, count=n, offset=HEADER_SIZE)
+    devs = table["dev"].astype(np.int64)
+    offsets = table["offset"]
+    lengths = table["length"]
+    bad = np.flatnonzero((devs >= MAX_DEVICES) | (offsets % align != 0) | (lengths == 0)
+                         | (lengths % align != 0) | (lengths > MAX_LOFF)
+                         | (offsets > MAX_LOFF - lengths))
+    if bad.size:
+        i = int(bad[0])
+        raise _reject(f"se[{i}]", f"device {int(devs[i])}, offset {int(offsets[i]):#x}, length "
+                                  f"{int(lengths[i]):#x}: not a valid extent")
+    total = int(lengths.sum(dtype=np.uint64))
+    if total < size:
+        raise _reject("file_size", f"{size:#x} bytes, but the extents hold only {total:#x}")
+    return SimpleFmap(FileType(ftype), size, devs, offsets.astype(np.int64),
+                      lengths.astype(np.int64))
+
+
+def getxattr_in(size: int) -> bytes:
+    """The GET_FMAP request body of the newest revision: the reply buffer offered (bytes)."""
+    return _GETXATTR_IN.pack(size, 0)
+
+
+def offered_size(body: bytes | memoryview) -> int | None:
+    """The reply buffer a GET_FMAP request of the newest revision offers, or None."""
+    if len(body) < _GETXATTR_IN.size:
+        return None
+    return int(_GETXATTR_IN.unpack_from(body, 0)[0])

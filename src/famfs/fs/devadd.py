@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from famfs.device import Device, create_image, device_size, is_device_path
 from famfs.errors import DeviceError, FamfsError, LogFullError, UsageError
@@ -44,12 +44,12 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def check_new_device(path: str, force: bool, fs_uuid: uuid.UUID | None = None,
-                     logged: Sequence[uuid.UUID] = ()) -> None:
+                     logged: Mapping[uuid.UUID, int] | None = None) -> None:
     """UsageError or FamfsError unless `path` may become a secondary device: an image file or
     DAX device of at least MIN_SECONDARY_SIZE bytes, not mounted, holding no famfs superblock
     and no data (unless `force`). A secondary superblock of filesystem `fs_uuid` whose UUID is
-    not in `logged` (left by an interrupted add) may be reused without `force`; one that is
-    logged is refused always."""
+    not in `logged` (device UUID to index; left by an interrupted add) may be reused without
+    `force`; one that is logged is refused always."""
     if os.path.isdir(path):
         raise UsageError(f"{path}: is a directory, not an image file or DAX device")
     if not is_device_path(path):
@@ -66,8 +66,10 @@ def check_new_device(path: str, force: bool, fs_uuid: uuid.UUID | None = None,
     old = read_member(path)
     if isinstance(old, SecondarySuperblock) and fs_uuid is not None \
             and old.fs_uuid == fs_uuid:
-        if old.dev_uuid in logged:
-            raise UsageError(f"{path}: is a device of this famfs already (UUID {old.dev_uuid})")
+        index = (logged or {}).get(old.dev_uuid)
+        if index is not None:
+            raise UsageError(f"{path}: is device {index} of this famfs already (UUID "
+                             f"{old.dev_uuid})")
         return
     if isinstance(old, Superblock) and fs_uuid is not None and old.fs_uuid == fs_uuid:
         raise UsageError(f"{path}: is the primary device of this famfs")
@@ -91,7 +93,7 @@ def add_device(fs: Filesystem, path: str, force: bool = False) -> int:
         if head.is_full():
             raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used; no "
                                f"room for the device's entry")
-        logged = [m.uuid for m in fs.devices]
+        logged = {m.uuid: m.index for m in fs.devices}
         check_new_device(path, force, fs.sb.fs_uuid, logged)
         old = read_member(path)
         sb = SecondarySuperblock(

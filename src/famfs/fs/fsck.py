@@ -4,14 +4,22 @@
 invalid superblock, log header or entry raises the CorruptError that names it. `render()` prints
 the report in the reference `famfs fsck` layout, line for line (its field names, spacing and
 number formats), so scripts that read it (`Device capacity`, `log_len`, ...) keep working.
+
+On a multi-device famfs the report also has one `DeviceReport` per device (capacity, use, free
+space and collisions on it, and where it is on this host), rendered after the single-device
+layout (which is unchanged) and as the reference lists its devices under `primary:`. `fsck` of
+a secondary device checks its primary, found by the primary's UUID in the secondary's
+superblock, and says so first.
 """
 
 from __future__ import annotations
 
 import struct
+import uuid
 from dataclasses import dataclass, field
 
 from famfs.alloc import Collision
+from famfs.errors import FamfsError, MissingDeviceError, SecondaryDeviceError
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.namespace import Conflict, Directory, File, Node
 from famfs.fs.printable import printable
@@ -24,6 +32,7 @@ from famfs.omf.layout import (
 )
 from famfs.omf.log import LogHeader
 from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
+from famfs.resolver import Resolver
 
 # Sizes of the reference's log structs, as its verbose fsck prints them (bytes).
 _SIZEOF_MKDIR = 12 + 80            # struct famfs_log_mkdir: 3 u32, relpath[80]
@@ -46,6 +55,25 @@ class Bucket:
     @property
     def free(self) -> int:
         return self.size - self.used
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """One device of a famfs as fsck found it. Sizes in bytes; `used` includes the superblock
+    region (and, on the primary, the log). `path` is None when this host has no usable device
+    for it; `state` says why (or "ok")."""
+
+    index: int
+    uuid: uuid.UUID
+    capacity: int
+    used: int
+    collisions: int
+    path: str | None
+    state: str = "ok"
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.used
 
 
 @dataclass
@@ -78,6 +106,10 @@ class FsckReport:
     buckets: list[Bucket] = field(default_factory=list)
     overhang: int = 0
     """Bytes of device 0 past the last whole bucket (when buckets were asked for)."""
+    devices: list[DeviceReport] = field(default_factory=list)
+    """Every device, primary first (one entry on a single-device famfs)."""
+    notes: list[str] = field(default_factory=list)
+    """Lines printed before the report (fsck of a secondary: which primary was checked)."""
 
     @property
     def ok(self) -> bool:
@@ -97,6 +129,7 @@ class FsckReport:
         `verbose` adds the reference's struct sizes and then every logged entry."""
         sb, head = self.sb, self.header
         lines = [
+            *self.notes,
             "Famfs Superblock:",
             f"  Filesystem UUID:   {sb.fs_uuid}",
             f"  Device UUID:       {sb.dev_uuid}",
@@ -108,6 +141,8 @@ class FsckReport:
             f"  sizeof superblock: {SUPERBLOCK_SIZE}",
             f"  log size (bytes):  {sb.log_len}",
             f"  primary: {printable(sb.device_name)}   {sb.device_size}",
+            *[f"         {d.index}: {printable(d.path or d.state)}   {d.capacity}"
+              for d in self.devices[1:]],
             "",
             "Log stats:",
             f"  # of log entries in use: {head.next_index} of {head.slots}",
@@ -134,6 +169,8 @@ class FsckReport:
             f"  {self.directories} directories",
             "",
         ]
+        if len(self.devices) > 1:
+            lines += self._devices(human)
         if self.conflicts or self.problems:
             lines.append("Problems:")
             lines += [f"  log entry {n.index}: {printable(n.relpath)}: {n.reason}"
@@ -145,6 +182,25 @@ class FsckReport:
         if self.buckets:
             lines += self._buckets()
         return "\n".join(lines) + "\n"
+
+    def _devices(self, human: bool) -> list[str]:
+        """The per-device block of a multi-device famfs, in the Capacity block's format."""
+        lines = [f"Devices: {len(self.devices)}"]
+        for d in self.devices:
+            role = " (primary)" if d.index == 0 else ""
+            if human:
+                rows = [("Device capacity", _g(d.capacity)), ("Allocated space", _g(d.used)),
+                        ("Free space", _g(d.free))]
+            else:
+                rows = [("Device capacity", str(d.capacity)), ("Allocated bytes", str(d.used)),
+                        ("Free space", str(d.free))]
+            rows += [("Percent used", _fmt1(_f32(100.0 * _f32_div(d.used, d.capacity))) + "%"),
+                     ("Allocation collisions", str(d.collisions))]
+            lines.append(f"  {d.index}: {printable(d.path or d.state)}{role}")
+            lines.append(f"    Device UUID:            {d.uuid}")
+            lines += [f"    {name + ':':<23} {value}" for name, value in rows]
+        lines.append("")
+        return lines
 
     def _capacity(self, human: bool) -> list[str]:
         cap, bitmap, used, fsum = self.device_capacity, self.bitmap_capacity, self.allocated, \
@@ -284,6 +340,7 @@ def report_of(fs: Filesystem, keep_nodes: bool = False, nbuckets: int = 0) -> Fs
     when `nbuckets` > 0)."""
     nodes = fs.namespace.walk()
     files = [n for n in nodes if isinstance(n, File)]
+    problems = list(fs.problems)
     space = fs.allocator.maps[0]
     buckets, overhang = (buckets_of(space.runs(), space.aus, nbuckets, fs.sb.alloc_unit)
                          if nbuckets > 0 else ([], 0))
@@ -295,13 +352,49 @@ def report_of(fs: Filesystem, keep_nodes: bool = False, nbuckets: int = 0) -> Fs
         bitmap_capacity=sum(m.aus for m in fs.allocator.maps.values()) * fs.sb.alloc_unit,
         role="Owner" if fs.is_master() else "Client",
         collisions=list(fs.collisions), conflicts=list(fs.namespace.conflicts),
-        problems=list(fs.problems), nodes=nodes if keep_nodes else [], buckets=buckets,
-        overhang=overhang,
+        problems=problems, nodes=nodes if keep_nodes else [], buckets=buckets,
+        overhang=overhang, devices=_device_reports(fs, problems),
     )
+
+
+def _device_reports(fs: Filesystem, problems: list[str]) -> list[DeviceReport]:
+    """Each device's figures; a device this host cannot find is reported as such (the log is
+    complete without it), one whose superblock does not match the log is a problem."""
+    au = fs.sb.alloc_unit
+    out = []
+    for member in fs.devices:
+        path: str | None = None
+        state = "ok"
+        try:
+            path = fs.devices.path(member.index)
+        except MissingDeviceError:
+            state = "not found on this host"
+        except FamfsError as exc:
+            state = f"unusable: {exc}"
+            problems.append(f"device {member.index} (UUID {member.uuid}): {exc}")
+        out.append(DeviceReport(
+            index=member.index, uuid=member.uuid, capacity=fs.allocator.sizes[member.index],
+            used=fs.allocator.maps[member.index].used() * au,
+            collisions=sum(1 for c in fs.collisions if c.devindex == member.index),
+            path=path, state=state))
+    return out
 
 
 def fsck(path: str, keep_nodes: bool = False, nbuckets: int = 0) -> FsckReport:
     """Check the famfs on image or device `path` (read-only). Raises CorruptError (a FamfsError)
-    naming the superblock, the log header or the log entry that fails its checks."""
-    with Filesystem(path, writable=False) as fs:
+    naming the superblock, the log header or the log entry that fails its checks. A secondary
+    device's primary is found by its UUID and checked instead (MissingDeviceError if this host
+    has no such primary)."""
+    try:
+        fs = Filesystem(path, writable=False)
+    except SecondaryDeviceError as exc:
+        primary = Resolver(exc.fs_uuid).resolve(exc.primary_uuid, 0)  # type: ignore[arg-type]
+        with Filesystem(primary, writable=False) as fs:
+            index = next((m.index for m in fs.devices if m.uuid == exc.dev_uuid), None)
+            which = f"device {index}" if index is not None else "a device no log entry names"
+            report = report_of(fs, keep_nodes, nbuckets)
+            report.notes.append(f"{path} is {which} (UUID {exc.dev_uuid}) of famfs "
+                                f"{exc.fs_uuid}; checking its primary {primary}")
+            return report
+    with fs:
         return report_of(fs, keep_nodes, nbuckets)

@@ -40,10 +40,8 @@ from famfs.mapping import map_file
 from famfs.mapping.mapped import MappedFile
 from famfs.mapping.protocol import (
     FMAP_XATTR,
-    LOG_NAME,
     LOGPLAY_XATTR,
     META_DIR,
-    SUPERBLOCK_NAME,
     LogplayReply,
     daxdev_index,
     daxdev_xattr,
@@ -207,8 +205,7 @@ class FamfsOperations:
         """(name, inode) of every entry of directory `inode`, in a stable order."""
         with self.lock:
             if inode.kind is Kind.META_DIR:
-                return [(SUPERBLOCK_NAME, self._meta_file(SUPERBLOCK_NAME)),
-                        (LOG_NAME, self._meta_file(LOG_NAME))]
+                return [(m.name, self._meta_file(m.name)) for m in self.maps.meta_files()]
             node = inode.node
             assert isinstance(node, Directory)
             out = []
@@ -223,7 +220,7 @@ class FamfsOperations:
     def _child(self, inode: Inode, name: str) -> Inode | None:
         with self.lock:
             if inode.kind is Kind.META_DIR:
-                if name in (SUPERBLOCK_NAME, LOG_NAME):
+                if self.maps.meta_file(name) is not None:
                     return self._meta_file(name)
                 return None
             if inode.nodeid == ROOT_ID and name == META_DIR:

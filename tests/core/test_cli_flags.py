@@ -14,7 +14,7 @@ from famfs.fs.mkfs import mkfs
 from famfs.omf.layout import MiB
 
 COMMANDS = ["mkfs", "fsck", "logplay", "mkdir", "getmap", "clone", "flush", "chkread", "mkmeta",
-            "creat", "cp", "verify", "mount", "umount"]
+            "creat", "cp", "verify", "mount", "umount", "devadd", "daxdev"]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import argparse
 import os
 import uuid
 
+from famfs.cli.main import ArgumentsError, add_verbose
 from famfs.errors import FamfsError, MissingDeviceError, UsageError
 
 
@@ -74,15 +75,15 @@ def run_daxdev(args: argparse.Namespace) -> int:
     resolver = Resolver(fs_uuid)
     if args.action == "resolve":
         if args.dev_uuid is None:
-            raise UsageError("daxdev resolve: the device UUID is required")
+            raise ArgumentsError("daxdev resolve: the device UUID is required")
         try:
             dev_uuid = uuid.UUID(args.dev_uuid)
         except ValueError:
-            raise UsageError(f"{args.dev_uuid!r} is not a UUID") from None
+            raise ArgumentsError(f"{args.dev_uuid!r} is not a UUID") from None
         print(resolver.resolve(dev_uuid))
         return 0
     if args.dev_uuid is not None:
-        raise UsageError(f"daxdev {args.action} takes no device UUID")
+        raise ArgumentsError(f"daxdev {args.action} takes no device UUID")
     if args.action == "refresh":
         found = resolver.refresh()
         print(f"famfs {fs_uuid}: {len(found)} device(s) found on this host "
@@ -126,8 +127,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "mounted famfs sees the device at once.")
     p.add_argument("-f", "--force", action="store_true",
                    help="overwrite a famfs superblock or data on DEVICE")
-    p.add_argument("target", metavar="TARGET")
-    p.add_argument("device", metavar="DEVICE")
+    add_verbose(p)
+    p.add_argument("target", metavar="TARGET",
+                   help="the famfs: its mount point or its primary device")
+    p.add_argument("device", metavar="DEVICE", help="image file or DAX device to add")
     p.set_defaults(func=run_devadd)
 
     p = sub.add_parser("daxdev", help="where this host finds the devices of a famfs",
@@ -136,7 +139,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "rescan the candidate paths and rewrite this host's cache. "
                                    "FS is the famfs's primary device, any of its devices, a "
                                    "path in its mount, or its filesystem UUID.")
-    p.add_argument("action", choices=("list", "resolve", "refresh"))
-    p.add_argument("fs", metavar="FS")
-    p.add_argument("dev_uuid", metavar="DEVICE_UUID", nargs="?", default=None)
+    p.add_argument("action", choices=("list", "resolve", "refresh"), help="what to do")
+    p.add_argument("fs", metavar="FS",
+                   help="the famfs: a device of it, a path in its mount, or its UUID")
+    p.add_argument("dev_uuid", metavar="DEVICE_UUID", nargs="?", default=None,
+                   help="with resolve: the device UUID to find")
     p.set_defaults(func=run_daxdev)

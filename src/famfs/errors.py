@@ -85,8 +85,9 @@ class SecondaryDeviceError(CorruptError):
 
     def __init__(self, fs_uuid: object, primary_uuid: object, dev_uuid: object) -> None:
         super().__init__("superblock", "sb_flags",
-                         f"a secondary device (device UUID {dev_uuid}) of famfs {fs_uuid}; its "
-                         f"primary device is UUID {primary_uuid}")
+                         f"a secondary device (device UUID {dev_uuid}) of famfs {fs_uuid}; name "
+                         f"its primary device instead (device UUID {primary_uuid}; famfs "
+                         f"daxdev resolve {fs_uuid} {primary_uuid} finds it)")
         self.fs_uuid = fs_uuid
         self.primary_uuid = primary_uuid
         self.dev_uuid = dev_uuid

@@ -67,8 +67,9 @@ def build(paths: list[str], size: int, chunk: int) -> None:
 
 
 def measure(primary: str, size: int, runs: int) -> dict[int, dict[str, float]]:
-    """GB/s of each way of reading, by stripe count; the measurements of one kind are taken
-    round-robin over the files, so drift in the machine's load hits every file alike."""
+    """GB/s of each way of reading, by stripe count; the measurements are taken round-robin
+    over the files, in an order rotated each round, so drift in the machine's load hits every
+    file alike."""
     words = size // 8
     expect = words * (words - 1) // 2 % (1 << 64)
     dst = np.empty(words, np.uint64)
@@ -79,15 +80,18 @@ def measure(primary: str, size: int, runs: int) -> dict[int, dict[str, float]]:
         assert int(views[n].sum(dtype=np.uint64)) == expect, f"striped{n}: wrong bytes"
     times: dict[int, dict[str, list[float]]] = {n: {"first read": [], "sum": [], "copy": []}
                                                 for n in STRIPES}
-    for _ in range(runs):
-        for n in STRIPES:
+    def order(k: int) -> list[int]:
+        return list(STRIPES[k % len(STRIPES):] + STRIPES[:k % len(STRIPES)])
+
+    for k in range(runs):
+        for n in order(k):
             times[n]["sum"].append(best(lambda n=n: views[n].sum(dtype=np.uint64), 1))
             times[n]["copy"].append(best(lambda n=n: np.copyto(dst, views[n]), 1))
     for f in opened.values():
         f.close()
     views.clear()
-    for _ in range(runs):
-        for n in STRIPES:
+    for k in range(runs):
+        for n in order(k):
             release_connections()
             gc.collect()
 
@@ -102,7 +106,7 @@ def measure(primary: str, size: int, runs: int) -> dict[int, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--chunk", type=int, default=2, help="chunk size in MiB")
     args = parser.parse_args(argv)

@@ -15,8 +15,9 @@ Candidates, in this order:
 - every DAX device, `/dev/dax*`.
 
 What was found is kept in a host-local cache, never on a device: `<state>/<fs_uuid>/
-daxdev_map.yaml`, where `<state>` is `FAMFS_STATE_DIR` (default `/var/lib/famfs`); a YAML list
-of `{fs_uuid, dev_uuid, devname, last_seen_at}` records. The cache is only a shortcut: a hit is
+daxdev_map.yaml`, where `<state>` is `FAMFS_STATE_DIR`, or by default `/var/lib/famfs` (and,
+for a user who cannot write there, `$XDG_CACHE_HOME/famfs` or `~/.cache/famfs`); a YAML list of
+`{fs_uuid, dev_uuid, devname, last_seen_at}` records. The cache is only a shortcut: a hit is
 trusted only after the path is checked again (it still exists and its superblock still carries
 both UUIDs); a stale record is dropped and the candidates are scanned. A cache that cannot be
 read or written is ignored. Two different devices that claim the same UUID are refused.
@@ -60,9 +61,18 @@ class Found:
     last_seen_at: float = 0.0
 
 
-def state_dir() -> str:
-    """The host-local directory of resolver caches."""
-    return os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR
+def state_dirs() -> list[str]:
+    """The host-local directories of resolver caches, in the order they are used: the one
+    FAMFS_STATE_DIR names, or the system's and then this user's."""
+    forced = os.environ.get(STATE_ENV)
+    if forced:
+        return [forced]
+    dirs = [DEFAULT_STATE_DIR]
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.path.join(os.environ["HOME"], ".cache") if os.environ.get("HOME") else None)
+    if base:
+        dirs.append(os.path.join(base, "famfs"))
+    return dirs
 
 
 def _is_device_file(path: str) -> bool:
@@ -158,18 +168,35 @@ class Resolver:
     def __init__(self, fs_uuid: uuid.UUID) -> None:
         self.fs_uuid = fs_uuid
 
+    def cache_paths(self) -> list[str]:
+        """Where this filesystem's cache file may be (see state_dirs)."""
+        return [os.path.join(d, str(self.fs_uuid), CACHE_NAME) for d in state_dirs()]
+
     @property
     def cache_path(self) -> str:
-        return os.path.join(state_dir(), str(self.fs_uuid), CACHE_NAME)
+        """The cache file this host uses (the first that exists, else the first)."""
+        paths = self.cache_paths()
+        return next((p for p in paths if os.path.exists(p)), paths[0])
 
     # --- the cache ----------------------------------------------------------------------
 
     def cached(self) -> list[Found]:
-        """The records of the cache file as it is (unchecked); [] if it cannot be read."""
+        """The records of the cache files as they are (unchecked; a device found in two, as
+        the first says); [] if none can be read."""
+        out: list[Found] = []
+        seen: set[uuid.UUID] = set()
+        for path in self.cache_paths():
+            for rec in self._read(path):
+                if rec.dev_uuid not in seen:
+                    seen.add(rec.dev_uuid)
+                    out.append(rec)
+        return out
+
+    def _read(self, path: str) -> list[Found]:
         import yaml
 
         try:
-            with open(self.cache_path) as fh:
+            with open(path) as fh:
                 data = yaml.safe_load(fh)
         except (OSError, yaml.YAMLError):
             return []
@@ -186,28 +213,40 @@ class Resolver:
         return out
 
     def _write(self, records: Iterable[Found]) -> None:
-        """Replace the cache file (atomically: a temporary file renamed into place). A cache
-        that cannot be written is left alone: it is only a shortcut."""
-        import yaml
-
+        """Replace the cache file (atomically: a temporary file renamed into place) in the
+        first cache directory that can be written; the others are emptied of this filesystem.
+        A cache that cannot be written is left alone: it is only a shortcut."""
         rows = [{"fs_uuid": str(r.fs_uuid), "dev_uuid": str(r.dev_uuid), "devname": r.path,
                  "primary": r.primary, "last_seen_at": round(r.last_seen_at, 3)}
                 for r in sorted(records, key=lambda r: (not r.primary, str(r.dev_uuid)))]
-        directory = os.path.dirname(self.cache_path)
+        paths = self.cache_paths()
+        for i, path in enumerate(paths):
+            if self._write_one(path, rows):
+                for other in paths[:i] + paths[i + 1:]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(other)
+                return
+
+    @staticmethod
+    def _write_one(path: str, rows: list[dict[str, object]]) -> bool:
+        import yaml
+
+        directory = os.path.dirname(path)
         try:
             os.makedirs(directory, mode=0o755, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".daxdev_map.")
-            try:
-                with os.fdopen(fd, "w") as fh:
-                    yaml.safe_dump(rows, fh, sort_keys=False)
-                os.chmod(tmp, 0o644)
-                os.rename(tmp, self.cache_path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
         except OSError:
-            pass
+            return False
+        try:
+            with os.fdopen(fd, "w") as fh:
+                yaml.safe_dump(rows, fh, sort_keys=False)
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return False
+        return True
 
     def remember(self, dev_uuid: uuid.UUID, path: str, primary: bool = False) -> None:
         """Record that `dev_uuid` is at `path` (after checking that it is)."""
@@ -228,10 +267,11 @@ class Resolver:
         if keep:
             self._write(keep)
             return
-        with contextlib.suppress(OSError):
-            os.unlink(self.cache_path)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(self.cache_path))
+        for path in self.cache_paths():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(path))
 
     # --- lookups ------------------------------------------------------------------------
 

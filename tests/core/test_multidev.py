@@ -419,3 +419,52 @@ def test_the_secondary_version_is_not_a_version_this_tool_takes_for_a_primary() 
     struct.pack_into("<Q", raw, 112, zlib.crc32(raw[:112]))
     with pytest.raises((WrongVersionError, CorruptError)):
         Superblock.decode(bytes(raw))
+
+
+def test_the_resolver_reads_candidates_from_the_config_file_and_globs(
+        devices: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    three_device_fs(devices)
+    with Filesystem(devices[0]) as fs:
+        fs_uuid = fs.sb.fs_uuid
+        wanted = {m.uuid: m.index for m in fs.devices if m.index}
+    config = tmp_path / "daxdevs.conf"
+    config.write_text(f"# this host's memory\n\n{devices[1]}\n{devices[0]}.s2*\n")
+    monkeypatch.setenv("FAMFS_STATE_DIR", str(tmp_path / "fresh"))
+    monkeypatch.setenv("FAMFS_DAXDEV_CONFIG", str(config))
+    resolver = Resolver(fs_uuid)
+    assert {resolver.resolve(u, i) for u, i in wanted.items()} == set(devices[1:])
+    assert {r.path for r in resolver.refresh()} == set(devices[1:])
+
+
+def test_space_held_on_a_secondary_by_one_reservation_is_not_given_to_another(
+        devices: list[str]) -> None:
+    three_device_fs(devices)
+    with Filesystem(devices[0], writable=True) as first, \
+            Filesystem(devices[0], writable=True) as second:
+        held = first.reserve([NewFile("pending", 20 * MiB, device=2)])
+        (ext,) = held.files[0].entry.fmap.extents
+        taken = second.create_files([NewFile("other", 20 * MiB, device=2)])[0]
+        (other,) = taken.entry.fmap.extents
+        assert other.offset >= ext.offset + ext.length or other.offset + other.length <= \
+            ext.offset
+        held.abort()
+        again = second.create_files([NewFile("again", 20 * MiB, device=2)])[0]
+        assert again.entry.fmap.extents[0].offset == ext.offset
+
+
+def test_a_user_who_cannot_write_the_system_cache_keeps_one_of_their_own(
+        devices: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import famfs.resolver as resolver_module
+
+    three_device_fs(devices)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.delenv("FAMFS_STATE_DIR")
+    monkeypatch.setattr(resolver_module, "DEFAULT_STATE_DIR", str(blocked / "famfs"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FAMFS_DAXDEV_PATH", devices[2])
+    with Filesystem(devices[0]) as fs:
+        resolver = Resolver(fs.sb.fs_uuid)
+        assert resolver.resolve(fs.devices.member(2).uuid) == devices[2]
+        assert resolver.cache_path.startswith(str(tmp_path / "cache" / "famfs"))
+        assert [r.path for r in resolver.cached()] == [devices[2]]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from famfs.fs.namespace import Directory, File, Node
-from famfs.omf.layout import ALLOC_UNIT
+from famfs.omf.layout import ALLOC_UNIT, FILE_FLAG_ALL_HOSTS_RO
 
 ROOT_ID = 1
 BLOCK_SIZE = 512
@@ -76,6 +76,7 @@ class Inode:
     nlookup: int = 0
     fmap_blob: bytes | None = None
     mapped: object | None = None
+    """The parsed map (famfs.mapping.MappedFile), made on first open."""
     extent: tuple[int, int, int] | None = field(default=None)
     """(file type, device offset, length) of a metadata file."""
 
@@ -83,14 +84,23 @@ class Inode:
     def is_dir(self) -> bool:
         return self.kind in (Kind.DIR, Kind.META_DIR)
 
+    @property
+    def read_only_everywhere(self) -> bool:
+        """Whether the log marks this file read-only on all hosts (FILE_FLAG_ALL_HOSTS_RO)."""
+        return isinstance(self.node, File) and bool(self.node.entry.flags
+                                                     & FILE_FLAG_ALL_HOSTS_RO)
+
     def file_mode(self) -> int:
-        """Full st_mode: type bits and permission bits."""
+        """Full st_mode: type bits and permission bits. A file read-only on all hosts never
+        shows write bits, whatever its logged or changed mode says."""
         if self.mode is not None:
             perm = self.mode
         elif self.node is not None:
             perm = self.node.mode
         else:
             perm = 0o755 if self.is_dir else 0o444
+        if self.read_only_everywhere:
+            perm &= ~0o222
         kind = stat.S_IFDIR if self.is_dir else stat.S_IFREG
         return kind | (perm & 0o7777)
 
@@ -115,6 +125,9 @@ class InodeTable:
         self._by_key: dict[str, Inode] = {}
         self._next = ROOT_ID + 1
         self.epoch_ns = time.time_ns()
+        self.views: dict[int, memoryview] = {}
+        """Node id -> the file's bytes in the device mapping, for open files that are one run
+        on device 0 (reads slice it, with no map lookup); dropped with the parsed map."""
 
     def add_root(self, node: Directory) -> Inode:
         return self._add(ROOT_ID, "", Kind.DIR, node)
@@ -161,6 +174,7 @@ class InodeTable:
             inode.nlookup = max(0, inode.nlookup - count)
             if inode.nlookup == 0 and inode.nodeid != ROOT_ID:
                 inode.mapped = None
+                self.views.pop(nodeid, None)
 
     def __len__(self) -> int:
         return len(self._by_id)

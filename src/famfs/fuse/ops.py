@@ -28,15 +28,17 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from famfs.device import Device
 from famfs.errors import FamfsError
 from famfs.fs.filesystem import Filesystem, ReplayStats
 from famfs.fs.namespace import Directory, File, Node
 from famfs.fuse.inodes import ROOT_ID, Inode, InodeTable, Kind, Stat
 from famfs.fuse.options import CACHE_MODES
 from famfs.mapping import map_file
+from famfs.mapping.iomap import IoMap
 from famfs.mapping.mapped import MappedFile
 from famfs.mapping.protocol import (
     FMAP_XATTR,
@@ -108,8 +110,12 @@ class FsStats:
     name_max: int = NAME_MAX
 
 
-def _err(code: int, message: str = "") -> FamfsError:
-    return FamfsError(message or os.strerror(code), code)
+class OperationError(FamfsError):
+    """An operation refused or failed; `errno` is what the request is answered with."""
+
+
+def _err(code: int, message: str = "") -> OperationError:
+    return OperationError(message or os.strerror(code), errno=code)
 
 
 class FamfsOperations:
@@ -119,9 +125,13 @@ class FamfsOperations:
     """Seconds a logplay result computed for a size probe waits for the read that follows."""
 
     def __init__(self, fs: Filesystem, options: MountOptions | None = None,
-                 maps: MapServer | None = None) -> None:
+                 maps: MapServer | None = None, owner: tuple[int, int] | None = None
+                 ) -> None:
         self.fs = fs
         self.options = options or MountOptions()
+        self.owner_uid, self.owner_gid = owner if owner is not None else (os.getuid(),
+                                                                          os.getgid())
+        """Who mounted: with root, the only user who may read the log or replay it."""
         if self.options.cache not in CACHE_MODES:
             raise ValueError(f"cache mode {self.options.cache!r}: expected direct or page")
         self.lock = threading.RLock()
@@ -139,6 +149,9 @@ class FamfsOperations:
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
         self.replay_error: str | None = None
+        self._log_slots = fs.log.header().slots
+        self.data_errors = 0
+        """Reads and writes answered with an error because the device failed under them."""
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -163,9 +176,29 @@ class FamfsOperations:
 
     # --- namespace ----------------------------------------------------------------------
 
+    def device_intact(self, dev: Device | None = None) -> bool:
+        """Whether every byte of the mapping of `dev` (default: the primary device, which holds
+        the log) is still backed: an image file that was truncated below the size it had at
+        mount would fault (SIGBUS) on any access from this process, so it is not read or
+        written from here then. A DAX device cannot shrink."""
+        if dev is None:
+            dev = self.fs.device
+        if dev.is_dax:
+            return True
+        try:
+            return os.fstat(dev.fd).st_size >= dev.size
+        except OSError:
+            return False
+
+    def _check_device(self) -> None:
+        if not self.device_intact():
+            raise _err(errno.EIO, f"{self.fs.device.path}: the image is shorter than when it "
+                       f"was mounted; the log is not read")
+
     def sync(self) -> ReplayStats | None:
         """Replay the log if its header moved since the last replay (cheap when it has not)."""
         try:
+            self._check_device()
             if self.fs.log.header().next_index == self.fs.applied:
                 return None
             return self.replay()
@@ -177,6 +210,7 @@ class FamfsOperations:
         """Replay the log now; raises FamfsError if an entry is bad (what came before stays).
         Devices the log added are announced to `device_listeners`."""
         with self.lock:
+            self._check_device()
             known = len(self.fs.device_sizes)
             stats = self.fs.refresh()
             added = sorted(self.fs.device_sizes)[known:]
@@ -185,7 +219,7 @@ class FamfsOperations:
                 listener(added)
         return stats
 
-    def _replay_failed(self, exc: FamfsError) -> None:
+    def _replay_failed(self, exc: OSError) -> None:
         message = str(exc)
         if message != self.replay_error:
             print(f"famfs mount: log replay stopped: {message}", file=sys.stderr, flush=True)
@@ -245,10 +279,13 @@ class FamfsOperations:
         meta = self.maps.meta_file(name)
         assert meta is not None, name
         if meta.file_type == FileType.SUPERBLOCK:
-            mode = 0o444
-        else:
-            mode = 0o644 if self.master and not self.options.readonly else 0o444
-        return self.inodes.ensure(key, Kind.META_FILE, None, mode=mode, size=meta.size,
+            return self.inodes.ensure(key, Kind.META_FILE, None, mode=0o444, size=meta.size,
+                                      extent=(meta.file_type, meta.offset, meta.length))
+        # The log names every file with its owner, size and extents: only the mount's owner
+        # (and root) may read it.
+        mode = 0o600 if self.master and not self.options.readonly else 0o400
+        return self.inodes.ensure(key, Kind.META_FILE, None, mode=mode, uid=self.owner_uid,
+                                  gid=self.owner_gid, size=meta.size,
                                   extent=(meta.file_type, meta.offset, meta.length))
 
     def stat(self, inode: Inode) -> Stat:
@@ -314,8 +351,14 @@ class FamfsOperations:
         """access(2) check of `mask` (R_OK | W_OK | X_OK, or F_OK) for `uid`/`gid`."""
         inode = self._inode(nodeid)
         st = self.stat(inode)
-        if mask & os.W_OK and (self.options.readonly or not self._writable(inode)):
-            raise _err(errno.EROFS if self.options.readonly else errno.EACCES)
+        if mask & os.W_OK:
+            if inode.is_dir:  # nothing is created through the mount
+                raise _err(errno.EROFS if self.options.readonly else errno.EACCES)
+            try:
+                self._check_writable(inode)
+            except OperationError as exc:
+                raise _err(errno.EROFS if exc.errno == errno.EROFS else errno.EACCES,
+                           str(exc)) from None
         if uid == 0:
             if mask & os.X_OK and not st.mode & 0o111 and not inode.is_dir:
                 raise _err(errno.EACCES)
@@ -366,10 +409,19 @@ class FamfsOperations:
 
     # --- files --------------------------------------------------------------------------
 
-    def _writable(self, inode: Inode) -> bool:
+    def _check_writable(self, inode: Inode) -> None:
+        """Raise unless `inode` may be opened for writing or written on this mount."""
+        if self.options.readonly or not self.fs.device.writable:
+            raise _err(errno.EROFS, "the mount is read-only")
         if inode.kind is Kind.META_FILE:
-            return inode.extent is not None and inode.extent[0] == FileType.LOG and self.master
-        return inode.kind is Kind.FILE
+            if inode.extent is not None and inode.extent[0] == FileType.LOG and self.master:
+                return
+            raise _err(errno.EPERM, f"{inode.key}: only the master writes the log, and "
+                       f"nothing writes the superblock")
+        if inode.kind is not Kind.FILE:
+            raise _err(errno.EISDIR)
+        if inode.read_only_everywhere:
+            raise _err(errno.EROFS, f"{inode.key}: the file is read-only on all hosts")
 
     def open(self, nodeid: int, flags: int) -> OpenFile:
         """Open a file (its map is parsed now, once per inode)."""
@@ -377,13 +429,15 @@ class FamfsOperations:
         if inode.is_dir:
             raise _err(errno.EISDIR)
         if flags & os.O_ACCMODE != os.O_RDONLY:
-            if self.options.readonly:
-                raise _err(errno.EROFS)
-            if not self._writable(inode):
-                raise _err(errno.EPERM, f"{inode.key} is read-only")
+            self._check_writable(inode)
         self.mapped(inode)
-        direct = self.options.cache == "direct"
-        return OpenFile(0, direct_io=direct, keep_cache=not direct)
+        if self.options.cache != "direct":
+            return OpenFile(0, direct_io=False, keep_cache=True)
+        # An O_DIRECT opener never goes through the page cache, and the kernel's direct-I/O
+        # path sends the requests of one large read or write at once (ASYNC_DIO), so that
+        # several workers copy in parallel; everyone else gets FOPEN_DIRECT_IO, one request
+        # at a time.
+        return OpenFile(0, direct_io=not flags & os.O_DIRECT, keep_cache=False)
 
     def fmap_blob(self, nodeid: int) -> bytes:
         """The GET_FMAP reply of file `nodeid` (ENOENT for a directory)."""
@@ -431,50 +485,82 @@ class FamfsOperations:
         mf = inode.mapped
         if mf is None:
             mf = map_file(self._fmap_blob(inode))
+            runs = list(mf.spans(0, mf.size)) if mf.size else []
+            if len(runs) == 1:  # one run on one device: reads slice a view of it
+                try:
+                    (dev, addr, n), = list(self._device_runs(inode.key, runs))
+                    self.inodes.views[inode.nodeid] = dev.buf[addr:addr + n]
+                except FamfsError:
+                    pass  # reads take the general path and report the problem
             inode.mapped = mf
         assert isinstance(mf, MappedFile)
         return mf
 
-    def _views(self, inode: Inode, offset: int, length: int) -> Iterator[memoryview]:
-        """Views of the device mappings holding file bytes [offset, offset + length), clipped
-        to the file size, in file order (EIO for a device that cannot be opened or a run past
-        its end)."""
+    def _runs(self, inode: Inode, offset: int, length: int
+              ) -> Iterator[tuple[Device, int, int]]:
+        """(device, device offset, length) of each run of file bytes [offset, offset + length),
+        clipped to the file size, in file order (EIO for a device that cannot be opened or a
+        run past its end)."""
+        return self._device_runs(inode.key, self.mapped(inode).spans(offset, length))
+
+    def _device_runs(self, key: str, maps: Iterable[IoMap]
+                     ) -> Iterator[tuple[Device, int, int]]:
         devices = self.fs.devices
-        for m in self.mapped(inode).spans(offset, length):
+        for m in maps:
             try:
                 dev = devices.device(m.dev)
             except FamfsError as exc:
-                raise _err(errno.EIO, f"{inode.key}: {exc}") from None
+                raise _err(errno.EIO, f"{key}: {exc}") from None
             if m.addr + m.length > dev.size:
-                raise _err(errno.EIO, f"{inode.key}: offset {m.offset} maps past the end of "
+                raise _err(errno.EIO, f"{key}: offset {m.offset} maps past the end of "
                            f"device {m.dev}")
-            yield dev.buf[m.addr:m.addr + m.length]
+            yield dev, m.addr, m.length
 
     def read(self, nodeid: int, offset: int, size: int) -> list[memoryview]:
-        """Up to `size` bytes from `offset` as views of the device mappings (short at EOF)."""
-        inode = self._inode(nodeid)
+        """Up to `size` bytes from `offset` as views of the device mappings (short at EOF).
+
+        Nothing here touches the bytes: whoever sends them must let the kernel copy them
+        (writev), so that a fault in a mapping (an image truncated or unbacked under the
+        mount) is an error return, never a signal in this process."""
+        inode = self.inodes.get(nodeid)
+        if inode is None:
+            raise _err(errno.ESTALE, f"node id {nodeid} is unknown")
+        view = self.inodes.views.get(nodeid)
+        if view is not None:
+            return [view[offset:offset + size]]
         if inode.is_dir:
             raise _err(errno.EISDIR)
-        return list(self._views(inode, offset, size))
+        return [dev.buf[addr:addr + n] for dev, addr, n in self._runs(inode, offset, size)]
 
     def write(self, nodeid: int, offset: int, data: memoryview) -> int:
         """Write `data` at `offset`, clipped to the file size (a file never grows). Returns the
-        bytes written; ENOSPC if none fit."""
+        bytes written; ENOSPC if none fit, or if the image's filesystem has no room for them;
+        EIO if the image shrank under the mount."""
         inode = self._inode(nodeid)
-        if self.options.readonly or not self.fs.device.writable:
-            raise _err(errno.EROFS)
-        if not self._writable(inode):
-            raise _err(errno.EPERM, f"{inode.key} is read-only")
+        self._check_writable(inode)
         if not len(data):
             return 0
         if offset >= inode.file_size():
             raise _err(errno.ENOSPC, "famfs files cannot grow")
         done = 0
-        for view in self._views(inode, offset, len(data)):
-            n = len(view)
-            view[:] = data[done:done + n]
-            done += n
+        try:
+            for dev, addr, n in self._runs(inode, offset, len(data)):
+                self._store(dev, addr, data[done:done + n])
+                done += n
+        except OSError:
+            if done:
+                return done  # a short write; the writer's next call gets the error
+            self.data_errors += 1
+            raise
         return done
+
+    def _store(self, dev: Device, addr: int, data: memoryview) -> None:
+        """Put `data` at byte `addr` of `dev` with `Device.pwrite`: on an image file, a full
+        filesystem under a sparse image is ENOSPC, never a fault. An image that shrank since
+        the mount is EIO (pwrite would silently grow it back)."""
+        if not self.device_intact(dev):
+            raise _err(errno.EIO, f"{dev.path}: the image is shorter than when it was mounted")
+        dev.pwrite(addr, data)
 
     def fsync(self, nodeid: int) -> None:
         """Make the file's data durable and visible to other hosts (msync of its extents)."""
@@ -496,9 +582,8 @@ class FamfsOperations:
         with self.lock:
             alloc = self.fs.allocator
             ns = self.fs.namespace
-            slots = self.fs.log.header().slots
             return FsStats(alloc.capacity(), alloc.free(), alloc.alloc_unit,
-                           ns.files + ns.directories, max(0, slots - self.fs.applied))
+                           ns.files + ns.directories, max(0, self._log_slots - self.fs.applied))
 
     # --- extended attributes -----------------------------------------------------------
 
@@ -510,17 +595,22 @@ class FamfsOperations:
             return [LOGPLAY_XATTR] + [daxdev_xattr(i) for i in self.maps.device_indices()]
         return []
 
-    def getxattr(self, nodeid: int, name: str, pid: int = 0, probe: bool = False) -> bytes:
-        """The value of attribute `name`; ENODATA if it has none.
+    def getxattr(self, nodeid: int, name: str, *, uid: int, pid: int = 0,
+                 probe: bool = False) -> bytes:
+        """The value of attribute `name` asked for by user `uid`; ENODATA if it has none.
 
-        `user.famfs.logplay` replays the log; a size probe (`probe`) replays and keeps the
-        result for the read from the same process that follows, so one getxattr(2) sequence
-        replays once.
+        Reading any attribute of a file needs read permission on it, which the kernel checks
+        (the mount uses default_permissions). `user.famfs.logplay` replays the log, so only
+        root and the mount's owner may read it (EACCES for anyone else); a size probe
+        (`probe`) replays and keeps the result for the read from the same process that
+        follows, so one getxattr(2) sequence replays once.
         """
         inode = self._inode(nodeid)
         if name == FMAP_XATTR and inode.kind in (Kind.FILE, Kind.META_FILE):
             return self._fmap_blob(inode)
         if inode.nodeid == ROOT_ID and name == LOGPLAY_XATTR:
+            if uid not in (0, self.owner_uid):
+                raise _err(errno.EACCES, "only root and the mount's owner replay the log")
             return self._logplay(pid, probe)
         index = daxdev_index(name) if inode.nodeid == ROOT_ID else None
         if index is not None:

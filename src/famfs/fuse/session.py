@@ -2,11 +2,13 @@
 
 A `Session` runs over any file descriptor that carries FUSE wire bytes, one request per read and
 one reply per write: a /dev/fuse descriptor of a live mount, or one end of a
-`socket.socketpair(AF_UNIX, SOCK_SEQPACKET)` whose other end plays the kernel. Several worker
-threads block in read(2) on the descriptor (the kernel wakes one of them per request; the
-descriptor is put in blocking mode); each request is handled entirely on the thread that read
-it. Workers leave when the connection ends: unmount (ENODEV) for /dev/fuse, the peer closing
-(end of file) for a socket; `stop()` also shuts a socket down for reading to wake them.
+`socket.socketpair(AF_UNIX, SOCK_SEQPACKET)` whose other end plays the kernel. On /dev/fuse one
+worker thread blocks in read(2) and the others, each on a descriptor cloned onto the
+connection, wake only when requests wait (see `start`); on a socket every worker blocks in
+read(2). Each request is handled entirely on the thread that read it, and answered on the
+descriptor it came from. Workers leave when the connection ends: unmount (ENODEV) for
+/dev/fuse, the peer closing (end of file) for a socket; `stop()` also shuts a socket down for
+reading to wake them.
 
 Extension points (stable):
 - `Session.handlers` / `Session.register(opcode, handler)`: the dispatch table. A handler gets a
@@ -30,10 +32,12 @@ connection does (ENODEV: unmounted; end of file on a socket), on DESTROY, or on 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import select
 import socket
 import stat
+import struct
 import sys
 import threading
 import time
@@ -50,6 +54,17 @@ MAX_WRITE = 1 << 20
 PAGE_SIZE = 4096
 IOV_MAX = 1024
 POLL_INTERVAL_MS = 250
+FUSE_DEVICE = "/dev/fuse"
+FUSE_DEV_IOC_CLONE = 0x8004E500
+"""_IOR(229, 0, uint32_t): attach a new /dev/fuse descriptor to an existing connection."""
+STUCK_S = 0.02
+"""An idle helper looks every this many seconds whether the reading thread is stuck in a slow
+request while others wait; if so it serves them."""
+_IN_HEADER = InHeader.FORMAT
+_OUT_HEADER = OutHeader.FORMAT
+_OUT_SIZE = OutHeader.SIZE
+_OPCODE_UNIQUE = struct.Struct("<IQ")
+"""fuse_in_header's opcode and unique, at offset 4."""
 
 DEFAULT_WANT = (InitFlag.ASYNC_READ | InitFlag.BIG_WRITES | InitFlag.MAX_PAGES
                 | InitFlag.PARALLEL_DIROPS | InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO
@@ -88,6 +103,7 @@ class Request:
 
 
 Handler = Callable[[Request], Reply]
+DataHandler = Callable[[int, memoryview], Reply]
 
 
 def error_number(exc: BaseException) -> int:
@@ -108,7 +124,11 @@ class Session:
                  max_readahead: int = MAX_WRITE, want: int = DEFAULT_WANT,
                  on_destroy: Callable[[], None] | None = None, name: str = "fuse") -> None:
         self.fd = fd
-        self.handlers: dict[int, Handler] = dict(handlers or {})
+        self.handlers: dict[int, Handler] = {}
+        self.data_handlers: dict[int, DataHandler] = {}
+        """Opcodes served by the short path (see `register`)."""
+        for opcode, handler in (handlers or {}).items():
+            self.register(opcode, handler)
         self.workers = max(1, workers)
         self.max_write = max_write
         self.max_readahead = max_readahead
@@ -126,18 +146,46 @@ class Session:
         self.interrupted: set[int] = set()
         """Uniques of requests in flight that the kernel asked to interrupt."""
         self._inflight: set[int] = set()
+        self._local = threading.local()
+        """Per worker: `fd`, the descriptor its requests came from (replies go there), and
+        `poller`, a poll object on the connection."""
+        self._idle = threading.Condition()
+        self._idle_helpers = 0
+        self._wanted = 0
+        """Helpers asked to wake up (by `_kick`) that have not yet done so."""
+        self._watching = False
+        """Whether an idle helper is watching for a stuck reader."""
+        self._busy_since = 0.0
+        """When the reading thread started on the request it is serving (0: it is reading)."""
+        self.helper_fds: list[int] = []
+        """Cloned descriptors of the helper workers (empty: every worker blocks in read(2) on
+        `fd`, as on a socket)."""
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._init_lock = threading.Lock()
         self.stop_reason: str | None = None
         self.errors = 0
         """Requests answered with EIO because a handler failed unexpectedly."""
+        self.reply_faults = 0
+        """Replies the kernel could not copy from our buffers (EFAULT: memory under a mapping
+        went away); the kernel answered those requests with EIO itself."""
 
     # --- configuration ------------------------------------------------------------------
 
     def register(self, opcode: int, handler: Handler) -> None:
-        """Route `opcode` to `handler` (replacing any handler it had)."""
+        """Route `opcode` to `handler` (replacing any handler it had).
+
+        A handler with a `data` attribute also offers the short path, meant for READ and
+        WRITE, which must be cheap: `handler.data(nodeid, args)` gets the node id and the
+        request's arguments (a view valid until it returns) and returns the reply like any
+        handler; no `Request` is built and no INTERRUPT is tracked. Requests that carry
+        extension headers still go to `handler` itself."""
         self.handlers[int(opcode)] = handler
+        data = getattr(handler, "data", None)
+        if data is not None:
+            self.data_handlers[int(opcode)] = data
+        else:
+            self.data_handlers.pop(int(opcode), None)
 
     def request_capability(self, flag: int,
                            on_granted: Callable[[InitIn], None] | None = None) -> None:
@@ -152,12 +200,46 @@ class Session:
 
     def start(self) -> None:
         """Start the worker threads (daemon threads: a process may exit with a worker still
-        blocked on a connection that has not ended)."""
+        blocked on a connection that has not ended).
+
+        On /dev/fuse, one worker (the reader) blocks in read(2); the others are helpers, each
+        with its own cloned descriptor in non-blocking mode, asleep until the reader finds more
+        requests pending than it can take (`_kick`). So a single client is served by one hot
+        thread, as a single-threaded server would serve it (no hand-off between threads per
+        request), and concurrent clients by as many threads as have work. Where descriptors
+        cannot be cloned (a socket), every worker blocks in read(2) on `fd`."""
         os.set_blocking(self.fd, True)
-        for i in range(self.workers):
-            t = threading.Thread(target=self._worker, name=f"{self.name}-{i}", daemon=True)
+        self.helper_fds = self._clone_descriptors(self.workers - 1)
+        if self.helper_fds:
+            targets = [(self._reader, ())] + [(self._helper, (fd,)) for fd in self.helper_fds]
+        else:
+            targets = [(self._worker, ()) for _ in range(self.workers)]
+        for i, (target, args) in enumerate(targets):
+            t = threading.Thread(target=target, args=args, name=f"{self.name}-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _clone_descriptors(self, count: int) -> list[int]:
+        """`count` new /dev/fuse descriptors on this connection, non-blocking; [] if `fd` is
+        not /dev/fuse or the kernel cannot clone."""
+        if count <= 0:
+            return []
+        try:
+            if not stat.S_ISCHR(os.fstat(self.fd).st_mode):
+                return []
+        except OSError:
+            return []
+        out: list[int] = []
+        try:
+            for _ in range(count):
+                cfd = os.open(FUSE_DEVICE, os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
+                out.append(cfd)
+                fcntl.ioctl(cfd, FUSE_DEV_IOC_CLONE, struct.pack("I", self.fd))
+        except OSError:
+            for cfd in out:
+                os.close(cfd)
+            return []
+        return out
 
     def wait_initialized(self, timeout: float | None = None) -> bool:
         """Wait until INIT was answered (or the loop ended); True if it was answered."""
@@ -187,6 +269,8 @@ class Session:
             self.stop_reason = reason
         self._stopping.set()
         self.initialized.set()
+        with self._idle:
+            self._idle.notify_all()
         try:
             if stat.S_ISSOCK(os.fstat(self.fd).st_mode):
                 with socket.socket(fileno=os.dup(self.fd)) as sock:
@@ -198,11 +282,124 @@ class Session:
     def stopped(self) -> bool:
         return self._stopping.is_set()
 
-    def _worker(self) -> None:
-        buf = bytearray(self.bufsize)
-        view = memoryview(buf)
+    def _thread_setup(self, fd: int) -> memoryview:
+        """This worker's descriptor, poll object and request buffer."""
+        self._local.fd = fd
         poller = select.poll()
         poller.register(self.fd, select.POLLIN)
+        self._local.poller = poller
+        return memoryview(bytearray(self.bufsize))
+
+    def _read_failed(self, exc: OSError) -> bool:
+        """Handle a failed read of a request; True if the worker should go on reading."""
+        if exc.errno == errno.ENOENT:  # the request was interrupted before it was read
+            return True
+        if exc.errno == errno.ENODEV:
+            self.stop("unmounted")
+        else:
+            self.stop(f"read failed: {exc.strerror}")
+        return False
+
+    def _reader(self) -> None:
+        """The worker that blocks in read(2) on `fd` (helper mode)."""
+        view = self._thread_setup(self.fd)
+        buf = view.obj
+        last_unique = 0
+        while not self._stopping.is_set():
+            try:
+                n = os.readv(self.fd, [buf])
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                if self._read_failed(exc):
+                    continue
+                break
+            if n == 0:
+                self.stop("connection closed")
+                break
+            msg = view[:n]
+            # The kernel numbers requests in steps of 2 (bit 0 marks interrupts). A request
+            # that follows the last one read here came alone (a client waiting for each
+            # reply), so a helper is only asked for when there is a gap, or for READ and
+            # WRITE, which the kernel also sends in batches (asynchronous direct I/O).
+            opcode, unique = _OPCODE_UNIQUE.unpack_from(msg, 4) if n >= 16 else (0, 0)
+            if unique != last_unique + 2 or opcode in self.data_handlers:
+                self._kick(msg)
+            last_unique = unique
+            self._busy_since = time.monotonic()
+            self._handle(msg)
+            self._busy_since = 0.0
+
+    def _helper(self, fd: int) -> None:
+        """A helper: asleep until kicked (or until the reader is stuck while requests wait),
+        then serving from its own descriptor until no request is left."""
+        view = self._thread_setup(fd)
+        buf = view.obj
+        try:
+            while not self._stopping.is_set():
+                with self._idle:
+                    self._idle_helpers += 1
+                    watcher = False
+                    while not self._stopping.is_set() and not self._wanted:
+                        if not self._watching:  # one idle helper keeps an eye on the reader
+                            self._watching = watcher = True
+                        if watcher:
+                            if not self._idle.wait(STUCK_S) and self._reader_stuck():
+                                break
+                        else:
+                            self._idle.wait()
+                    if self._wanted:
+                        self._wanted -= 1
+                    if watcher:
+                        self._watching = False
+                        self._idle.notify()  # another idle helper takes over the watch
+                    self._idle_helpers -= 1
+                while not self._stopping.is_set():
+                    try:
+                        n = os.readv(fd, [buf])
+                    except BlockingIOError:
+                        break
+                    except InterruptedError:
+                        continue
+                    except OSError as exc:
+                        if self._read_failed(exc):
+                            continue
+                        return
+                    if n == 0:
+                        self.stop("connection closed")
+                        return
+                    msg = view[:n]
+                    self._kick(msg)
+                    self._handle(msg)
+        finally:
+            os.close(fd)
+
+    def _pending(self) -> bool:
+        """Whether a request is waiting to be read (poll with no timeout)."""
+        try:
+            return bool(self._local.poller.poll(0))
+        except (OSError, AttributeError):
+            return False
+
+    def _kick(self, msg: memoryview) -> None:
+        """Wake one idle helper if another request is already waiting."""
+        if not self._idle_helpers or not self._pending():
+            return
+        with self._idle:
+            if self._idle_helpers > self._wanted:
+                self._wanted += 1
+                self._idle.notify()
+
+    def _reader_stuck(self) -> bool:
+        since = self._busy_since
+        return bool(since) and time.monotonic() - since > STUCK_S and self._pending()
+
+    def _worker(self) -> None:
+        """A worker blocking in read(2) on the shared `fd` (where descriptors cannot be
+        cloned)."""
+        view = self._thread_setup(self.fd)
+        buf = view.obj
+        poller = self._local.poller
         while not self._stopping.is_set():
             try:
                 n = os.readv(self.fd, [buf])
@@ -217,12 +414,8 @@ class Session:
             except InterruptedError:
                 continue
             except OSError as exc:
-                if exc.errno == errno.ENOENT:
+                if self._read_failed(exc):
                     continue
-                if exc.errno == errno.ENODEV:
-                    self.stop("unmounted")
-                else:
-                    self.stop(f"read failed: {exc.strerror}")
                 break
             if n == 0:
                 self.stop("connection closed")
@@ -239,7 +432,19 @@ class Session:
             else:
                 self._log(f"dropped a {len(msg)}-byte request: shorter than a header")
             return
-        hdr = InHeader.unpack(msg)
+        fields = _IN_HEADER.unpack_from(msg)
+        data_handler = self.data_handlers.get(fields[1])
+        if data_handler is not None and fields[0] == len(msg) and not fields[7] \
+                and self.init_in is not None:
+            # READ and WRITE: no Request, no interrupt bookkeeping (they never block).
+            try:
+                result = data_handler(fields[3], msg[InHeader.SIZE:])
+            except Exception as exc:  # every failure becomes an error reply
+                self._failed(fields[1], fields[2], exc)
+                return
+            self.send(fields[2], result)
+            return
+        hdr = InHeader(*fields)
         if hdr.opcode in wire.NO_REPLY_OPCODES:
             self._no_reply(hdr, msg)
             return
@@ -268,16 +473,19 @@ class Session:
         try:
             result = handler(Request(hdr, body, self))
         except Exception as exc:  # every failure becomes an error reply
-            code = error_number(exc)
-            if code == errno.EIO and not hasattr(exc, "errno"):
-                self.errors += 1
-                self._log(f"opcode {hdr.opcode} failed:\n{traceback.format_exc()}")
-            self.send_error(hdr.unique, code)
+            self._failed(hdr.opcode, hdr.unique, exc)
             return
         finally:
             self._inflight.discard(hdr.unique)
             self.interrupted.discard(hdr.unique)
         self.send(hdr.unique, result)
+
+    def _failed(self, opcode: int, unique: int, exc: Exception) -> None:
+        code = error_number(exc)
+        if code == errno.EIO and not hasattr(exc, "errno"):
+            self.errors += 1
+            self._log(f"opcode {opcode} failed:\n{traceback.format_exc()}")
+        self.send_error(unique, code)
 
     def _no_reply(self, hdr: InHeader, msg: memoryview) -> None:
         if hdr.len != len(msg):
@@ -353,32 +561,44 @@ class Session:
     def send(self, unique: int, payload: Reply) -> None:
         """Reply to request `unique` with `payload` (see the module docstring)."""
         if payload is None:
-            parts: list[Buffer] = []
-        elif isinstance(payload, (bytes, bytearray, memoryview)):
-            parts = [payload]
-        else:
-            parts = list(payload)
-        size = OutHeader.SIZE + sum(len(p) for p in parts)
+            self._write([_OUT_HEADER.pack(OutHeader.SIZE, 0, unique)])
+            return
+        if isinstance(payload, (memoryview, bytes, bytearray)):
+            self._write([_OUT_HEADER.pack(_OUT_SIZE + len(payload), 0, unique), payload])
+            return
+        parts = list(payload)
+        size = OutHeader.SIZE + sum(map(len, parts))
         if len(parts) >= IOV_MAX:
             parts = [b"".join(parts)]
-        self._write([OutHeader(size, 0, unique).pack(), *parts])
+        parts.insert(0, _OUT_HEADER.pack(size, 0, unique))
+        self._write(parts)
 
     def send_error(self, unique: int, err: int) -> None:
         """Reply to request `unique` with error `err` (positive errno)."""
-        self._write([OutHeader(OutHeader.SIZE, -err, unique).pack()])
+        self._write([_OUT_HEADER.pack(OutHeader.SIZE, -err, unique)])
 
     def _write(self, iov: list[Buffer]) -> None:
+        fd = getattr(self._local, "fd", self.fd)  # where this thread's request came from
         while True:
             try:
-                os.writev(self.fd, iov)
+                os.writev(fd, iov)
                 return
             except BlockingIOError:
-                select.select([], [self.fd], [], POLL_INTERVAL_MS / 1000)
+                select.select([], [fd], [], POLL_INTERVAL_MS / 1000)
             except InterruptedError:
                 continue
             except OSError as exc:
                 # ENOENT: the request was interrupted and is gone; not an error.
                 if exc.errno == errno.ENOENT:
+                    return
+                if exc.errno == errno.EFAULT:
+                    # The kernel faulted copying a reply buffer (the memory under a device
+                    # mapping went away: an image truncated or unbacked). It has answered the
+                    # request with EIO; this process got an error return, not a signal.
+                    self.reply_faults += 1
+                    if self.reply_faults == 1 or self.reply_faults % 1000 == 0:
+                        self._log(f"{self.reply_faults} replies could not be copied from the "
+                                  f"device mapping (answered EIO)")
                     return
                 if exc.errno in (errno.ENODEV, errno.EPIPE, errno.EBADF, errno.ECONNRESET,
                                  errno.ENOTCONN):

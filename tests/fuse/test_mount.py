@@ -55,7 +55,8 @@ def test_mount_is_listed_as_fuse_famfs_with_the_absolute_device_path(image, moun
     assert [os.path.abspath(image), mp, "fuse.famfs"] in [line[:3] for line in lines]
 
 
-def test_meta_files_have_the_reference_sizes_and_modes_on_the_master(image, mounter):
+def test_meta_files_have_the_reference_sizes_and_the_log_is_private_on_the_master(image,
+                                                                                 mounter):
     mp, _ = mounter.mount(image)
     sb = os.stat(os.path.join(mp, ".meta/.superblock"))
     log = os.stat(os.path.join(mp, ".meta/.log"))
@@ -64,16 +65,17 @@ def test_meta_files_have_the_reference_sizes_and_modes_on_the_master(image, moun
         log_len = fs.sb.log_len
         raw_sb = fs.device.read(0, 2 * MiB)
         raw_log = fs.device.read(fs.sb.log_offset, log_len)
-    assert (log.st_size, stat.S_IMODE(log.st_mode)) == (log_len, 0o644)
+    assert (log.st_size, stat.S_IMODE(log.st_mode)) == (log_len, 0o600)
+    assert (log.st_uid, log.st_gid) == (os.getuid(), os.getgid())
     with open(os.path.join(mp, ".meta/.superblock"), "rb") as fh:
         assert fh.read() == raw_sb
     with open(os.path.join(mp, ".meta/.log"), "rb") as fh:
         assert fh.read() == raw_log
 
 
-def test_log_file_is_read_only_on_a_client(image, mounter):
+def test_log_file_is_read_only_and_private_on_a_client(image, mounter):
     mp, _ = mounter.mount(image, env={"FAMFS_SYSTEM_UUID": str(uuid.uuid4())})
-    assert stat.S_IMODE(os.stat(os.path.join(mp, ".meta/.log")).st_mode) == 0o444
+    assert stat.S_IMODE(os.stat(os.path.join(mp, ".meta/.log")).st_mode) == 0o400
 
 
 def test_second_mount_of_the_same_device_is_refused(image, mounter):

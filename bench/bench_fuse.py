@@ -1,15 +1,24 @@
-"""FUSE mount benchmarks: data throughput, metadata rate, open cost and map round trips.
+"""FUSE mount benchmarks: the read path against C libfuse, metadata rate, open cost.
 
-Run as root with /dev/fuse: `python bench/bench_fuse.py [--size-mib 1024] [--files 10000]
-[--opens 1000] [--only {dd,meta}]`. It makes images in /dev/shm, mounts them with the real CLI,
-and always unmounts and removes them afterwards. Figures, each against a baseline measured in the
-same run:
+Run as root with /dev/fuse: `python bench/bench_fuse.py [--size-mib 1024] [--rounds 5]
+[--files 10000] [--opens 1000] [--only {dd,meta}] [--no-install]`. It makes images in /dev/shm,
+mounts them with the real CLI, and always unmounts and removes them afterwards. Every figure is
+measured against a baseline in the same run, alternating with it round by round:
 
-1. sequential `dd bs=1M` of a SIZE file through the mount (direct I/O, the default cache
-   mode) vs `dd` of the same bytes from a plain /dev/shm file; target ratio >= 0.5x;
-2. `ls -lR` of a mount holding FILES files, then stat(2) of each: files per second (baseline:
+1. `dd` of a SIZE file through the mount (default mount: FOPEN_DIRECT_IO, no page cache) vs a
+   minimal C libfuse3 low-level server (bench/cfuse_mmap.c: the same bytes in a /dev/shm file,
+   served from an mmap with fuse_reply_buf, single-threaded as libfuse's plain loop runs it),
+   for bs=1M and bs=4M, with plain reads and with O_DIRECT (`iflag=direct`); each round's ratio
+   is printed (target >= 1.0x). The C server is built here; gcc, libfuse3-dev and pkg-config
+   are installed with apt-get if missing (--no-install: fail instead). Its multi-threaded loop
+   (-t) is measured too, for reference;
+2. four readers of four different files at once vs one reader (target >= 1.5x);
+3. where the time of one READ goes: the server's Python before and after the reply, the
+   writev that has the kernel copy the bytes, the gap until the next request arrives; with
+   `perf` installed, the server's CPU samples by kind (copy, page pinning, Python, rest);
+4. `ls -lR` of a mount holding FILES files, then stat(2) of each: files per second (baseline:
    the same tree of empty files on /dev/shm);
-3. open+close of OPENS files through the mount: cost per open; and the map round trips a
+5. open+close of OPENS files through the mount: cost per open; and the map round trips a
    client pays for them (first pass, second pass) through the mount's extended attributes
    and through the simulated kernel's GET_FMAP / GET_DAXDEV path.
 """
@@ -17,28 +26,38 @@ same run:
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
 from famfs.fs.mounts import mount_of
+from famfs.fuse import session as session_module
+from famfs.fuse.mount import MountRequest, Server, sys_umount
+from famfs.fuse.ops import MountOptions
 from famfs.mapping.client import Connection
-from famfs.mapping.files import read_file, write_file
+from famfs.mapping.files import write_file
 from famfs.mapping.transport import XattrTransport
 from famfs.omf.layout import GiB, MiB
 
 SHM = Path("/dev/shm")
 HERE = Path(__file__).resolve().parent
+C_SOURCE = HERE / "cfuse_mmap.c"
+C_PACKAGES = ("gcc", "libfuse3-dev", "pkg-config")
+PARALLEL = 4
 
 
 def famfs_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -47,11 +66,11 @@ def famfs_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def mounted(image: str) -> Iterator[str]:
+def mounted(image: str, *options: str) -> Iterator[str]:
     """Mount `image` on a fresh directory with `famfs mount`; unmount in any case."""
     mp = tempfile.mkdtemp(prefix="famfs-bench-")
     try:
-        proc = famfs_cli("mount", image, mp)
+        proc = famfs_cli("mount", *options, image, mp)
         if proc.returncode != 0:
             raise SystemExit(f"famfs mount failed: {proc.stderr.strip()}")
         yield mp
@@ -75,10 +94,10 @@ def scratch(name: str) -> Iterator[str]:
             path.unlink(missing_ok=True)
 
 
-def dd_rate(path: str) -> tuple[float, int]:
-    """(bytes per second, bytes) of `dd if=path of=/dev/null bs=1M`, as dd reports them."""
-    proc = subprocess.run(["dd", f"if={path}", "of=/dev/null", "bs=1M"], capture_output=True,
-                          text=True, check=True)
+def dd_rate(path: str, bs: str = "1M", direct: bool = False) -> tuple[float, int]:
+    """(bytes per second, bytes) of `dd if=path of=/dev/null bs=BS`, as dd reports them."""
+    cmd = ["dd", f"if={path}", "of=/dev/null", f"bs={bs}"] + (["iflag=direct"] if direct else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     m = re.search(r"^(\d+) bytes .* copied, ([0-9.e+-]+) s", proc.stderr, re.M)
     if m is None:
         raise SystemExit(f"cannot parse dd output: {proc.stderr}")
@@ -86,33 +105,279 @@ def dd_rate(path: str) -> tuple[float, int]:
     return nbytes / secs, nbytes
 
 
-def fill_file(fs: Filesystem, relpath: str, size: int) -> bytes:
-    """Create `relpath` of `size` bytes with random contents; return the first MiB."""
+def parallel_rate(paths: list[str], bs: str = "1M") -> float:
+    """Bytes per second of one `dd` per path, all started at once (wall clock)."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(["dd", f"if={p}", "of=/dev/null", f"bs={bs}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for p in paths]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"dd failed on {proc.args}")
+    elapsed = time.perf_counter() - t0
+    return sum(os.path.getsize(p) for p in paths) / elapsed
+
+
+def fill_file(fs: Filesystem, relpath: str, size: int, block: bytes) -> None:
+    """Create `relpath` of `size` bytes holding `block` repeated."""
     node = fs.create_file(relpath, size)
-    block = os.urandom(16 * MiB)
     for pos in range(0, size, len(block)):
         write_file(fs, node, pos, block[:size - pos])
     fs.flush_file(node)
-    return block[:MiB]
 
 
-def bench_throughput(size: int, stack: ExitStack) -> None:
+# --- the C libfuse baseline ------------------------------------------------------------------
+
+def ensure_c_toolchain(install: bool) -> None:
+    """gcc and libfuse3's headers, installed with apt-get when missing and `install`."""
+    def present() -> bool:
+        return shutil.which("gcc") is not None and shutil.which("pkg-config") is not None \
+            and subprocess.run(["pkg-config", "--exists", "fuse3"]).returncode == 0
+
+    if present():
+        return
+    if not install:
+        raise SystemExit(f"the C baseline needs {' '.join(C_PACKAGES)} (run without "
+                         f"--no-install to apt-get them)")
+    print(f"installing {' '.join(C_PACKAGES)} with apt-get ...", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *C_PACKAGES]):
+        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed")
+    if not present():
+        raise SystemExit("the C toolchain is still missing after apt-get")
+
+
+def build_c_server(outdir: str) -> str:
+    """Compile bench/cfuse_mmap.c; returns the binary."""
+    binary = os.path.join(outdir, "cfuse_mmap")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    subprocess.run(["gcc", "-O2", "-Wall", "-o", binary, str(C_SOURCE), *flags], check=True)
+    return binary
+
+
+@contextmanager
+def c_server(binary: str, files: list[str], threaded: bool = False) -> Iterator[list[str]]:
+    """Serve `files` with the C server on a fresh mount point; yields the served paths."""
+    mp = tempfile.mkdtemp(prefix="famfs-bench-c-")
+    proc = subprocess.Popen([binary, *(["-t"] if threaded else []), mp, *files])
+    served = [os.path.join(mp, f"f{i}") for i in range(len(files))]
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(served[0]):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the C server did not come up")
+            time.sleep(0.05)
+        yield served
+    finally:
+        try:
+            sys_umount(mp)
+        except OSError:
+            pass
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        os.rmdir(mp)
+
+
+# --- 1-3: the read path ---------------------------------------------------------------------
+
+def report_rounds(label: str, ours: list[float], base: list[float], target: float) -> None:
+    ratios = [a / b for a, b in zip(ours, base, strict=True)]
+    print(f"   {label}: mount {statistics.median(ours) / GiB:.2f} GiB/s, baseline "
+          f"{statistics.median(base) / GiB:.2f} GiB/s (medians); ratio per round "
+          + " ".join(f"{r:.2f}" for r in ratios)
+          + f"; median {statistics.median(ratios):.2f}x (target >= {target}x)")
+
+
+def bench_read_path(size: int, par_size: int, rounds: int, install: bool,
+                    mount_options: list[str], stack: ExitStack) -> None:
+    ensure_c_toolchain(install)
+    workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="famfs-bench-cc-"))
+    binary = build_c_server(workdir)
     image = stack.enter_context(scratch("seq"))
     plain = stack.enter_context(scratch("plain"))
-    mkfs(image, size=size + 64 * MiB)
+    mkfs(image, size=size + PARALLEL * par_size + 64 * MiB)
+    block = os.urandom(16 * MiB)
     with Filesystem(image, writable=True) as fs:
-        fill_file(fs, "big", size)
-        data = read_file(fs, fs.file("big"), 0, size)
+        fill_file(fs, "big", size, block)
+        for i in range(PARALLEL):
+            fill_file(fs, f"par{i}", par_size, block)
     with open(plain, "wb") as fh:
-        fh.write(data)
-    del data
-    with mounted(image) as mp:
-        dd_rate(os.path.join(mp, "big"))  # warm the server's code paths
-        fuse = max(dd_rate(os.path.join(mp, "big"))[0] for _ in range(3))
-    base = max(dd_rate(plain)[0] for _ in range(3))
-    print(f"1. sequential dd bs=1M of {size // MiB} MiB: mount (direct I/O) "
-          f"{fuse / GiB:.2f} GiB/s, /dev/shm file {base / GiB:.2f} GiB/s, "
-          f"ratio {fuse / base:.2f}x (target >= 0.5x)")
+        for pos in range(0, size, len(block)):
+            fh.write(block[:size - pos])
+    with ExitStack() as mounts:
+        mp = mounts.enter_context(mounted(image, *mount_options))
+        big = os.path.join(mp, "big")
+        with open(big, "rb") as a, open(plain, "rb") as b:
+            if a.read(4 * MiB) != b.read(4 * MiB):
+                raise SystemExit("the mount and the /dev/shm file differ")
+        (c_big,) = mounts.enter_context(c_server(binary, [plain]))
+        (c_mt_big,) = mounts.enter_context(c_server(binary, [plain], threaded=True))
+        for path in (big, c_big, c_mt_big):  # fault the mappings in before timing
+            dd_rate(path)
+        print(f"1. dd of {size // MiB} MiB through the mount vs the C libfuse3 server "
+              f"(cfuse_mmap, same bytes from /dev/shm), {rounds} alternating rounds:")
+        for bs in ("1M", "4M"):
+            for direct in (False, True):
+                ours, base, base_mt = [], [], []
+                for r in range(rounds):
+                    order = [(ours, big), (base, c_big), (base_mt, c_mt_big)]
+                    for out, path in (order if r % 2 == 0 else order[::-1]):
+                        out.append(dd_rate(path, bs, direct)[0])
+                label = f"bs={bs}{' iflag=direct' if direct else ''}"
+                report_rounds(f"{label} vs C", ours, base, 1.0)
+                report_rounds(f"{label} vs C -t (multi-threaded, reference)", ours, base_mt, 1.0)
+        pars = [os.path.join(mp, f"par{i}") for i in range(PARALLEL)]
+        for path in pars:
+            dd_rate(path)
+        one, many = [], []
+        for r in range(rounds):
+            if r % 2 == 0:
+                one.append(parallel_rate(pars[:1]))
+                many.append(parallel_rate(pars))
+            else:
+                many.append(parallel_rate(pars))
+                one.append(parallel_rate(pars[:1]))
+        ratios = [m / o for m, o in zip(many, one, strict=True)]
+        print(f"2. {PARALLEL} readers of {par_size // MiB} MiB files at once: "
+              f"{statistics.median(many) / GiB:.2f} GiB/s in all, one reader "
+              f"{statistics.median(one) / GiB:.2f} GiB/s; ratio per round "
+              + " ".join(f"{x:.2f}" for x in ratios)
+              + f"; median {statistics.median(ratios):.2f}x (target >= 1.5x)")
+    # The breakdown mounts the same image in this process, once the CLI mount is gone.
+    breakdown(image)
+
+
+class _Timeline:
+    """Wraps the session module's readv/writev to stamp every call (monotonic ns)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int, int, int]] = []
+        self._real = session_module.os
+
+    def __enter__(self) -> _Timeline:
+        proxy = type(os)("os")
+        proxy.__dict__.update(os.__dict__)
+        clock = time.perf_counter_ns
+        real_readv, real_writev, events = os.readv, os.writev, self.events
+
+        def readv(fd: int, bufs: list[bytearray]) -> int:
+            t0 = clock()
+            n = real_readv(fd, bufs)
+            events.append(("r", t0, clock(), threading.get_ident()))
+            return n
+
+        def writev(fd: int, bufs: list[bytes | memoryview]) -> int:
+            t0 = clock()
+            n = real_writev(fd, bufs)
+            events.append(("w", t0, clock(), threading.get_ident()))
+            return n
+
+        proxy.readv, proxy.writev = readv, writev  # type: ignore[attr-defined]
+        session_module.os = proxy  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        session_module.os = self._real  # type: ignore[attr-defined]
+
+    def summary(self) -> tuple[float, float, float, float]:
+        """Medians in us: Python before the reply, writev, Python after it, reply to the next
+        request's arrival."""
+        ev = sorted(self.events, key=lambda e: e[1])
+        head, copy, tail = [], [], []
+        last: dict[int, tuple[str, int, int]] = {}
+        for kind, t0, t1, tid in ev:
+            prev = last.get(tid)
+            if kind == "w":
+                copy.append(t1 - t0)
+                if prev is not None and prev[0] == "r":
+                    head.append(t0 - prev[2])
+            elif prev is not None and prev[0] == "w":
+                tail.append(t0 - prev[2])
+            last[tid] = (kind, t0, t1)
+        arrivals = sorted(e[2] for e in ev if e[0] == "r")
+        gaps = []
+        for e in ev:
+            if e[0] == "w":
+                i = bisect.bisect_right(arrivals, e[2])
+                if i < len(arrivals):
+                    gaps.append(arrivals[i] - e[2])
+
+        def med(v: list[int]) -> float:
+            return statistics.median(v) / 1e3 if v else float("nan")
+
+        return med(head), med(copy), med(tail), med(gaps)
+
+
+PERF_KINDS: list[tuple[str, Callable[[str, str], bool]]] = [
+    ("kernel copy (memcpy, fuse_copy_*)",
+     lambda dso, sym: "memcpy" in sym or "copy_folio" in sym or sym.startswith("fuse_copy")
+     or "copy_user" in sym or "rep_movs" in sym),
+    ("pinning the source pages (gup, get_pages)",
+     lambda dso, sym: "gup" in sym or "get_pages" in sym or "grab_folio" in sym),
+    ("Python interpreter", lambda dso, sym: "python" in dso or sym.startswith(("_Py", "Py"))),
+    ("scheduling and wakeups",
+     lambda dso, sym: "task_switch" in sym or "schedule" in sym or "spin" in sym
+     or "wake" in sym),
+]
+
+
+def perf_profile(pid: int, run: Callable[[], object]) -> list[tuple[str, float]] | None:
+    """Share of the server's CPU samples by kind while `run()` runs; None without perf."""
+    if shutil.which("perf") is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="famfs-bench-perf-") as tmp:
+        data = os.path.join(tmp, "perf.data")
+        rec = subprocess.Popen(["perf", "record", "-q", "-F", "2999", "-p", str(pid), "-o", data],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        run()
+        rec.terminate()
+        rec.wait()
+        rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,sym",
+                              "--stdio", "-q"], capture_output=True, text=True)
+    shares: Counter[str] = Counter()
+    for line in rep.stdout.splitlines():
+        m = re.match(r"\s*([0-9.]+)%\s+(\S+)\s+\[[.k]\]\s+(\S+)", line)
+        if not m:
+            continue
+        pct, dso, sym = float(m.group(1)), m.group(2), m.group(3)
+        kind = next((k for k, match in PERF_KINDS if match(dso, sym)), "other")
+        shares[kind] += pct
+    if not shares:
+        return None
+    return [(k, shares[k]) for k, _ in PERF_KINDS] + [("other", shares["other"])]
+
+
+def breakdown(image: str) -> None:
+    """Section 3: the same mount served in this process, its readv/writev stamped."""
+    mp = tempfile.mkdtemp(prefix="famfs-bench-t-")
+    fs = Filesystem(image, writable=True)
+    server = Server(MountRequest(image, mp, MountOptions()), fs)
+    try:
+        server.mount()
+        big = os.path.join(mp, "big")
+        dd_rate(big)
+        with _Timeline() as tl:
+            rate = dd_rate(big)[0]
+        head, copy, tail, gap = tl.summary()
+        print(f"3. one READ of 1 MiB (dd bs=1M, {rate / GiB:.2f} GiB/s with stamps): server "
+              f"Python {head:.1f} us before the reply + {tail:.1f} us after it; writev (the "
+              f"kernel copies 1 MiB to the reader) {copy:.1f} us; reply to the next request "
+              f"in the server {gap:.1f} us")
+        shares = perf_profile(os.getpid(), lambda: [dd_rate(big) for _ in range(3)])
+        if shares is None:
+            print("   (perf is not installed: no CPU profile)")
+        else:
+            print("   server CPU samples: " + ", ".join(f"{k} {v:.0f}%" for k, v in shares))
+    finally:
+        server.shutdown()
+        fs.close()
+        os.rmdir(mp)
 
 
 def tree_names(nfiles: int) -> list[str]:
@@ -158,11 +423,11 @@ def bench_metadata(nfiles: int, nopens: int, stack: ExitStack) -> None:
         fuse_stat = timed(lambda: stat_all(mp))
         fuse_open = timed(lambda: open_close(mp))
         trips = xattr_round_trips(mp, names[:nopens])
-    print(f"2. ls -lR of {nfiles} files: mount {nfiles / fuse_ls:,.0f} files/s, /dev/shm "
+    print(f"4. ls -lR of {nfiles} files: mount {nfiles / fuse_ls:,.0f} files/s, /dev/shm "
           f"{nfiles / base_ls:,.0f} files/s (ratio {base_ls / fuse_ls:.2f}x)")
     print(f"   stat of each: mount {nfiles / fuse_stat:,.0f} files/s, /dev/shm "
           f"{nfiles / base_stat:,.0f} files/s (ratio {base_stat / fuse_stat:.2f}x)")
-    print(f"3. open+close of {nopens} files: mount {fuse_open / nopens * 1e6:.0f} us per open, "
+    print(f"5. open+close of {nopens} files: mount {fuse_open / nopens * 1e6:.0f} us per open, "
           f"/dev/shm {base_open / nopens * 1e6:.1f} us per open")
     print(f"   map round trips via xattrs, first pass: {trips[0][0]} GET_FMAP + {trips[0][1]} "
           f"GET_DAXDEV ({trips[0][2] / nopens * 1e6:.0f} us per open); second pass: "
@@ -211,10 +476,16 @@ def simulator_round_trips(image: str, names: list[str]) -> list[tuple[int, int, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--parallel-mib", type=int, default=512,
+                        help="size of each of the four files read at once")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--opens", type=int, default=1000)
     parser.add_argument("--only", choices=("dd", "meta"),
-                        help="run only section 1 (dd) or only sections 2-3 (meta)")
+                        help="run only sections 1-3 (dd) or only sections 4-5 (meta)")
+    parser.add_argument("--workers", type=int, help="famfs mount -t WORKERS")
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not apt-get the C toolchain when it is missing")
     args = parser.parse_args()
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
         print("bench_fuse: needs root and /dev/fuse", file=sys.stderr)
@@ -222,7 +493,9 @@ def main() -> int:
     os.environ.setdefault("FAMFS_SYSTEM_UUID", str(uuid.uuid4()))
     if args.only in (None, "dd"):
         with ExitStack() as stack:
-            bench_throughput(args.size_mib * MiB, stack)
+            options = [] if args.workers is None else ["-t", str(args.workers)]
+            bench_read_path(args.size_mib * MiB, args.parallel_mib * MiB, args.rounds,
+                            not args.no_install, options, stack)
     if args.only in (None, "meta"):
         with ExitStack() as stack:
             bench_metadata(args.files, min(args.opens, args.files), stack)

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from famfs.device import Device
 from famfs.errors import LogFullError
 from famfs.omf.layout import LOG_ENTRY_SIZE, LOG_HEADER_SIZE
 from famfs.omf.log import (
     COUNTERS_OFFSET,
+    EntryType,
+    FileEntry,
     LogEntry,
     LogHeader,
     Payload,
     decode_entry,
     encode_entry,
+    entry_head,
     entry_offset,
 )
 from famfs.omf.superblock import Superblock
+
+
+@dataclass(frozen=True)
+class EntryHead:
+    """What a namespace node needs from its entry: path, permission bits, owner, file size."""
+
+    relpath: str
+    is_dir: bool
+    mode: int
+    uid: int
+    gid: int
+    size: int
 
 
 class MetadataLog:
@@ -40,6 +57,24 @@ class MetadataLog:
         for index in range(start, stop):
             yield decode_entry(buf, index, off)
             off += LOG_ENTRY_SIZE
+
+    def entry(self, index: int) -> LogEntry:
+        """Decode (and check) slot `index`."""
+        return decode_entry(self.device.buf, index, self.base + entry_offset(index))
+
+    def file_entry(self, index: int) -> FileEntry:
+        """The payload of FILE entry `index` (checked again as it is decoded)."""
+        payload = self.entry(index).payload
+        if not isinstance(payload, FileEntry):
+            raise TypeError(f"log entry {index} is not a FILE entry")
+        return payload
+
+    def entry_head(self, index: int) -> EntryHead:
+        """Path, mode, owner and size of FILE or MKDIR entry `index`, read without checks:
+        only for entries a replay has checked already."""
+        etype, raw, mode, uid, gid, size = entry_head(self.device.buf,
+                                                      self.base + entry_offset(index))
+        return EntryHead(os.fsdecode(raw), etype == EntryType.MKDIR, mode, uid, gid, size)
 
     def append(self, payloads: Sequence[Payload]) -> int:
         """Append `payloads` as new entries; return the index of the first.

@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from famfs.alloc import MIN_BUCKET_SIZE, Allocator, Collision, InterleaveParams, SpaceMap
 from famfs.device import Device
 from famfs.errors import (
@@ -52,6 +54,7 @@ from famfs.log import MetadataLog
 from famfs.omf.fmap import FileMap, SimpleExtent, check_fmap
 from famfs.omf.layout import (
     FILE_FLAG_ALL_HOSTS_RW,
+    LOG_ENTRY_SIZE,
     MAX_ALLOC_UNITS,
     MAX_DEVICES,
     MAX_SIMPLE_EXTENTS,
@@ -59,8 +62,23 @@ from famfs.omf.layout import (
     data_start,
     round_up,
 )
-from famfs.omf.log import AddDaxdevEntry, FileEntry, LogEntry, MkdirEntry, Payload, check_relpath
+from famfs.omf.log import (
+    AddDaxdevEntry,
+    EntryType,
+    FileEntry,
+    LogEntry,
+    MkdirEntry,
+    Payload,
+    check_relpath,
+    decode_entries,
+    decode_entry,
+    entry_offset,
+    regular_extents,
+)
 from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
+
+BULK_REPLAY = 64
+"""Replays of at least this many entries decode and check them in bulk."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +176,7 @@ class Filesystem:
         try:
             self.sb = Superblock.decode(self.device.buf[:SUPERBLOCK_SIZE], self.device.size)
             self.log = MetadataLog(self.device, self.sb)
-            self.namespace = Namespace()
+            self.namespace = Namespace(source=self.log)
             if self.device.size < self.sb.device_size:
                 self.problems.append(
                     f"{path}: the device is {self.device.size} bytes, but its superblock "
@@ -221,10 +239,82 @@ class Filesystem:
         head = self.log.header()
         files, dirs = self.namespace.files, self.namespace.directories
         start = self.applied
-        for entry in self.log.entries(start, head.next_index):
-            self._apply(entry, mark=True)
+        if head.next_index - start >= BULK_REPLAY:
+            self._replay_bulk(start, head.next_index)
+        else:
+            for entry in self.log.entries(start, head.next_index):
+                self._apply(entry, mark=True)
         return ReplayStats(head.next_index - start, self.namespace.files - files,
                            self.namespace.directories - dirs)
+
+    def _replay_bulk(self, start: int, stop: int) -> None:
+        """Replay slots [start, stop) as one entry at a time would, decoded and checked in
+        bulk: entries the bulk checks cannot pass are decoded one by one, in order, and the
+        first bad one raises its CorruptError after everything before it is applied."""
+        buf = self.device.buf
+        offset = self.log.base + entry_offset(start)
+        table = decode_entries(buf, offset, start, stop - start)
+        failing, rows = regular_extents(table, self.sb.alloc_unit, self.device_sizes[0],
+                                        self.data_start)
+        slow = sorted(set(table.slow.tolist()) | set(failing.tolist()))
+        decoded: dict[int, LogEntry] = {}
+        end = len(table)
+        error: CorruptError | None = None
+        for pos in slow:
+            index = start + pos
+            try:
+                entry = decode_entry(buf, index, offset + pos * LOG_ENTRY_SIZE)
+                payload = entry.payload
+                if isinstance(payload, FileEntry):
+                    self._check_file_entry(payload, index)
+                elif isinstance(payload, AddDaxdevEntry):
+                    self._add_device(index, payload)
+            except CorruptError as exc:
+                error, end = exc, pos
+                break
+            decoded[pos] = entry
+        self._mark_bulk(start, end, rows, decoded)
+        rec = table.rec[:end]
+        is_dir = (rec["type"] == EntryType.MKDIR).tolist()
+        modes = np.where(rec["type"] == EntryType.MKDIR, rec["d_mode"], rec["f_mode"]).tolist()
+        uids = np.where(rec["type"] == EntryType.MKDIR, rec["d_uid"], rec["f_uid"]).tolist()
+        gids = np.where(rec["type"] == EntryType.MKDIR, rec["d_gid"], rec["f_gid"]).tolist()
+        sizes = np.where(rec["type"] == EntryType.MKDIR, 0, rec["f_size"]).tolist()
+        paths = table.relpaths
+        add = self.namespace.add
+        for pos in range(end):
+            entry = decoded.get(pos)  # type: ignore[assignment]
+            if entry is None:
+                add(start + pos, is_dir[pos], paths[pos].decode("utf-8", "surrogateescape"),
+                    modes[pos], uids[pos], gids[pos], sizes[pos])
+            elif not isinstance(entry.payload, AddDaxdevEntry):
+                self.namespace.apply(start + pos, entry.payload)
+        self.applied = start + end
+        if error is not None:
+            raise error
+
+    def _mark_bulk(self, start: int, end: int, rows: np.ndarray,
+                   decoded: dict[int, LogEntry]) -> None:
+        """Mark the extents of the FILE entries in positions [0, end) of a bulk replay: `rows`
+        (position, offset, length) on device 0 for the regular ones, `decoded` for the rest."""
+        au = self.sb.alloc_unit
+        rows = rows[rows[:, 0] < end]
+        extra = [(pos, ext.devindex, ext.offset, ext.length)
+                 for pos, entry in sorted(decoded.items()) if pos < end
+                 and isinstance(entry.payload, FileEntry)
+                 for ext in entry.payload.fmap.all_extents()]
+        pos = rows[:, 0]
+        devs = np.zeros(len(rows), dtype=np.int64)
+        offs, lens = rows[:, 1], rows[:, 2]
+        if extra:
+            more = np.array(extra, dtype=np.int64)
+            pos = np.concatenate([pos, more[:, 0]])
+            devs = np.concatenate([devs, more[:, 1]])
+            offs = np.concatenate([offs, more[:, 2]])
+            lens = np.concatenate([lens, more[:, 3]])
+            order = np.argsort(pos, kind="stable")
+            pos, devs, offs, lens = pos[order], devs[order], offs[order], lens[order]
+        self.allocator.mark_runs(devs, offs // au, -(-(offs + lens) // au), pos + start)
 
     def _apply(self, entry: LogEntry, mark: bool, checked: bool = False) -> Node | None:
         """Apply one entry; `checked`: its map was checked against the devices already."""

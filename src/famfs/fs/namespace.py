@@ -1,41 +1,112 @@
-"""The namespace: directories and files built by replaying log entries in order."""
+"""The namespace: directories and files built by replaying log entries in order.
+
+Replay keeps the namespace as a table of node ids (0 is the root): for each node, the log entry
+that made it (-1 for the root and for directories made implicitly as parents), its parent and
+whether it is a directory; names are found by path. Node objects (`File`, `Directory`) are made
+only when asked for, and a directory's children only when they are listed, so looking up one
+path never builds the whole tree. The table's frozen part (`NodeArrays`) can come from a
+host-local index of the log (famfs.fs.index); entries replayed after it are appended in memory.
+
+The replay rules, whatever the table came from: missing parents are made implicitly (mode
+0755, owner 0); a MKDIR entry at an implicit directory's path gives it that entry; any other
+path that exists already, or whose parent is a file, is a `Conflict` and is skipped.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
 
-from famfs.errors import ExistsError, NotDirectoryError, NotFoundError, PathError
+import numpy as np
+
+from famfs.errors import ExistsError, NotDirectoryError, NotFoundError
+from famfs.log import EntryHead
 from famfs.omf.log import FileEntry, MkdirEntry
 
 
-@dataclass
 class Node:
     """A name in the filesystem. `index` is the log entry that made it (None: implicit);
     `mode` holds permission bits only."""
 
-    relpath: str
-    mode: int
-    uid: int
-    gid: int
-    index: int | None
+    __slots__ = ("relpath", "mode", "uid", "gid", "index")
+
+    def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None) -> None:
+        self.relpath = relpath
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.index = index
 
     @property
     def name(self) -> str:
         return self.relpath.rsplit("/", 1)[-1]
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.relpath!r}, mode={self.mode:o}, index={self.index})"
 
-@dataclass
+
 class Directory(Node):
-    children: dict[str, Node] = field(default_factory=dict)
+    """A directory; `children` (name -> Node, in the order the log made them) is filled on
+    first use."""
+
+    __slots__ = ("_children", "_load")
+
+    def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None,
+                 children: dict[str, Node] | None = None,
+                 load: Callable[[], dict[str, Node]] | None = None) -> None:
+        super().__init__(relpath, mode, uid, gid, index)
+        self._load = load
+        self._children = children if children is not None or load is not None else {}
+
+    @property
+    def children(self) -> dict[str, Node]:
+        kids = self._children
+        if kids is None:
+            assert self._load is not None
+            kids = self._children = self._load()
+            self._load = None
+        return kids
+
+    @property
+    def loaded(self) -> bool:
+        """Whether `children` has been filled already."""
+        return self._children is not None
 
 
-@dataclass
 class File(Node):
-    entry: FileEntry = field(default=None)  # type: ignore[assignment]
+    """A file; its log entry (`entry`, with the map) is decoded on first use."""
+
+    __slots__ = ("_entry", "_load", "_size")
+
+    def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None,
+                 entry: FileEntry | None = None, load: Callable[[], FileEntry] | None = None,
+                 size: int = 0) -> None:
+        super().__init__(relpath, mode, uid, gid, index)
+        self._entry = entry
+        self._load = load
+        self._size = size
+
+    @property
+    def entry(self) -> FileEntry:
+        e = self._entry
+        if e is None:
+            assert self._load is not None, "file node without an entry"
+            e = self._entry = self._load()
+            self._load = None
+        return e
+
+    @entry.setter
+    def entry(self, value: FileEntry) -> None:
+        self._entry = value
+        self._load = None
 
     @property
     def size(self) -> int:
-        return self.entry.size
+        e = self._entry
+        return e.size if e is not None else self._size
 
 
 @dataclass(frozen=True)
@@ -47,107 +118,333 @@ class Conflict:
     reason: str
 
 
-class Namespace:
-    """The tree of directories and files; the root has relpath ''."""
+class EntrySource(Protocol):
+    """Where a namespace reads the entries its frozen nodes came from (famfs.log.MetadataLog
+    is one), for entries a replay has checked already."""
 
-    def __init__(self, root_mode: int = 0o755, root_uid: int = 0, root_gid: int = 0) -> None:
-        self.root = Directory("", root_mode, root_uid, root_gid, None)
-        self.files = 0
-        self.directories = 0
-        self.conflicts: list[Conflict] = []
+    def entry_head(self, index: int) -> EntryHead: ...
+
+    def file_entry(self, index: int) -> FileEntry: ...
+
+
+def path_hash(raw: bytes) -> int:
+    """The 64-bit hash of a path's bytes that frozen node tables are searched by."""
+    return (zlib.crc32(raw) << 32) | zlib.adler32(raw)
+
+
+@dataclass
+class NodeArrays:
+    """The frozen part of a node table: nodes [0, len) (0 is the root).
+
+    `entry[n]`: log index that made node n, -1 if implicit (the root too); `parent[n]`;
+    `is_dir[n]`; `child_start`/`child_ids`: node n's children are
+    child_ids[child_start[n]:child_start[n + 1]], in the order they were made;
+    `hashes`/`hash_nodes`: path_hash of every node but the root, sorted, and the node of each;
+    `implicit`: the path of every implicit directory but the root.
+    """
+
+    entry: np.ndarray
+    parent: np.ndarray
+    is_dir: np.ndarray
+    child_start: np.ndarray
+    child_ids: np.ndarray
+    hashes: np.ndarray
+    hash_nodes: np.ndarray
+    implicit: dict[int, str]
+
+    def __len__(self) -> int:
+        return len(self.entry)
+
+    @classmethod
+    def empty(cls) -> NodeArrays:
+        return cls(np.array([-1], dtype=np.int32), np.array([0], dtype=np.int32),
+                   np.array([True]), np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int32),
+                   np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32), {})
+
+
+ROOT = 0
+
+
+class Namespace:
+    """The tree of directories and files; the root has relpath ''.
+
+    `frozen` (optional) is a node table that an index restored, whose nodes are read from
+    `source`; `counts` are its (files, directories, file bytes) and `conflicts` its conflicts.
+    """
+
+    def __init__(self, root_mode: int = 0o755, root_uid: int = 0, root_gid: int = 0,
+                 frozen: NodeArrays | None = None, source: EntrySource | None = None,
+                 counts: tuple[int, int, int] = (0, 0, 0),
+                 conflicts: Iterable[Conflict] = ()) -> None:
+        self.frozen = frozen if frozen is not None else NodeArrays.empty()
+        self.source = source
+        self.files, self.directories, self.file_bytes = counts
+        self.conflicts: list[Conflict] = list(conflicts)
+        self._base = len(self.frozen)
+        # Nodes added since the frozen part (ids from _base on) and the paths of every node not
+        # found through the frozen hashes.
+        self._entry: list[int] = []
+        self._parent: list[int] = []
+        self._is_dir: list[bool] = []
+        self._paths: list[str] = []
+        self._by_path: dict[str, int] = {}
+        self._claimed: dict[int, int] = {}
+        """Frozen implicit directories given an entry since (node -> log index)."""
+        self._added_children: dict[int, list[int]] = {}
+        self._made: dict[int, Node] = {}
+        self.root = Directory("", root_mode, root_uid, root_gid, None,
+                              load=lambda: self._load_children(ROOT))
+        self._made[ROOT] = self.root
+
+    # --- the table ----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Nodes, the root included."""
+        return self._base + len(self._entry)
+
+    def _is_dir_of(self, nid: int) -> bool:
+        if nid < self._base:
+            return bool(self.frozen.is_dir[nid])
+        return self._is_dir[nid - self._base]
+
+    def _entry_of(self, nid: int) -> int:
+        if nid < self._base:
+            claimed = self._claimed.get(nid)
+            return int(self.frozen.entry[nid]) if claimed is None else claimed
+        return self._entry[nid - self._base]
+
+    def _parent_of(self, nid: int) -> int:
+        if nid < self._base:
+            return int(self.frozen.parent[nid])
+        return self._parent[nid - self._base]
+
+    def _path_of(self, nid: int) -> str:
+        if nid == ROOT:
+            return ""
+        if nid >= self._base:
+            return self._paths[nid - self._base]
+        path = self.frozen.implicit.get(nid)
+        if path is not None:
+            return path
+        assert self.source is not None
+        return self.source.entry_head(int(self.frozen.entry[nid])).relpath
+
+    def node_id(self, relpath: str) -> int | None:
+        """The node id of normalized path `relpath` ('' is the root), or None."""
+        if not relpath:
+            return ROOT
+        nid = self._by_path.get(relpath)
+        if nid is not None:
+            return nid
+        hashes = self.frozen.hashes
+        if not len(hashes) or self.source is None:
+            return None
+        h = path_hash(os.fsencode(relpath))
+        pos = int(np.searchsorted(hashes, h))
+        while pos < len(hashes) and int(hashes[pos]) == h:
+            cand = int(self.frozen.hash_nodes[pos])
+            if self._path_of(cand) == relpath:
+                return cand
+            pos += 1
+        return None
+
+    def children_ids(self, nid: int) -> list[int]:
+        """Children of node `nid`, in the order they were made."""
+        out: list[int] = []
+        if nid < self._base:
+            start, stop = self.frozen.child_start[nid], self.frozen.child_start[nid + 1]
+            out = self.frozen.child_ids[start:stop].tolist()
+        out.extend(self._added_children.get(nid, ()))
+        return out
+
+    def _new_node(self, index: int, parent: int, is_dir: bool, relpath: str) -> int:
+        nid = self._base + len(self._entry)
+        self._entry.append(index)
+        self._parent.append(parent)
+        self._is_dir.append(is_dir)
+        self._paths.append(relpath)
+        self._by_path[relpath] = nid
+        kids = self._added_children.get(parent)
+        if kids is None:
+            self._added_children[parent] = [nid]
+        else:
+            kids.append(nid)
+        return nid
+
+    # --- node objects -------------------------------------------------------------------
+
+    def node(self, nid: int) -> Node:
+        """The Node object of node id `nid` (made once)."""
+        made = self._made.get(nid)
+        if made is not None:
+            return made
+        index = self._entry_of(nid)
+        node: Node
+        if index < 0:
+            node = Directory(self._path_of(nid), 0o755, 0, 0, None,
+                             load=lambda: self._load_children(nid))
+        else:
+            assert self.source is not None
+            head = self.source.entry_head(index)
+            if head.is_dir:
+                node = Directory(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
+                                 load=lambda: self._load_children(nid))
+            else:
+                source = self.source
+                node = File(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
+                            load=lambda: source.file_entry(index), size=head.size)
+        self._made[nid] = node
+        return node
+
+    def _load_children(self, nid: int) -> dict[str, Node]:
+        out: dict[str, Node] = {}
+        for child in self.children_ids(nid):
+            node = self.node(child)
+            out[node.name] = node
+        return out
+
+    def _attach(self, nid: int, node: Node) -> None:
+        """Node `nid` was just added: put its object in its parent's loaded children."""
+        parent = self._made.get(self._parent_of(nid))
+        if isinstance(parent, Directory) and parent.loaded:
+            parent.children[node.name] = node
+
+    # --- lookups ------------------------------------------------------------------------
+
+    @staticmethod
+    def _normalize(relpath: str) -> str:
+        if "//" not in relpath and "." not in relpath and not relpath.startswith("/") \
+                and not relpath.endswith("/"):
+            return relpath
+        return "/".join(p for p in relpath.strip("/").split("/") if p not in ("", "."))
 
     def lookup(self, relpath: str) -> Node:
-        """The node at `relpath` ('' is the root); NotFoundError or PathError otherwise."""
-        node: Node = self.root
-        if relpath in ("", "/", "."):
-            return node
-        for part in relpath.strip("/").split("/"):
-            if not isinstance(node, Directory):
-                raise NotDirectoryError(f"{relpath}: {node.relpath} is not a directory")
-            if part in ("", "."):
-                continue
-            child = node.children.get(part)
-            if child is None:
-                raise NotFoundError(f"{relpath}: no such file or directory")
-            node = child
-        return node
+        """The node at `relpath` ('' is the root); NotFoundError or NotDirectoryError."""
+        found = self.find(relpath)
+        if found is not None:
+            return found
+        parts = self._normalize(relpath).split("/")
+        for depth in range(1, len(parts)):
+            nid = self.node_id("/".join(parts[:depth]))
+            if nid is None:
+                break
+            if not self._is_dir_of(nid):
+                raise NotDirectoryError(f"{relpath}: {self._path_of(nid)} is not a directory")
+        raise NotFoundError(f"{relpath}: no such file or directory")
 
     def find(self, relpath: str) -> Node | None:
         """The node at `relpath`, or None where lookup would raise."""
-        node: Node = self.root
-        if relpath in ("", "/", "."):
-            return node
-        for part in relpath.strip("/").split("/"):
-            if not isinstance(node, Directory):
-                return None
-            if part in ("", "."):
-                continue
-            child = node.children.get(part)
-            if child is None:
-                return None
-            node = child
-        return node
+        nid = self.node_id(self._normalize(relpath))
+        return None if nid is None else self.node(nid)
 
-    def _parent(self, relpath: str, index: int | None, implicit: bool) -> Directory:
-        node = self.root
+    # --- replay -------------------------------------------------------------------------
+
+    def _parent_id(self, relpath: str) -> int | str:
+        """The node id of the parent directory of `relpath`, made implicitly where missing,
+        or the reason it cannot be (a component is a file)."""
         parts = relpath.split("/")[:-1]
-        for depth, part in enumerate(parts):
-            child = node.children.get(part)
+        nid = ROOT
+        for depth in range(len(parts)):
+            sub = "/".join(parts[:depth + 1])
+            child = self.node_id(sub)
             if child is None:
-                if not implicit:
-                    raise NotFoundError(f"{relpath}: parent directory "
-                                        f"{'/'.join(parts[:depth + 1])} does not exist")
-                child = Directory("/".join(parts[:depth + 1]), 0o755, 0, 0, None)
-                node.children[part] = child
+                child = self._new_node(-1, nid, True, sub)
                 self.directories += 1
-            if not isinstance(child, Directory):
-                raise NotDirectoryError(f"{relpath}: {child.relpath} is a file, not a directory")
-            node = child
-        return node
+                if self._made.get(nid) is not None:
+                    self._attach(child, self.node(child))
+            elif not self._is_dir_of(child):
+                return f"{relpath}: {sub} is a file, not a directory"
+            nid = child
+        return nid
 
-    def apply(self, index: int, payload: FileEntry | MkdirEntry) -> Node | None:
-        """Add the file or directory of log entry `index`. A path that cannot be applied is
-        recorded as a Conflict and skipped (None). Missing parents are made implicitly."""
-        try:
-            parent = self._parent(payload.relpath, index, implicit=True)
-        except PathError as exc:
-            self.conflicts.append(Conflict(index, payload.relpath, str(exc)))
-            return None
-        name = payload.relpath.rsplit("/", 1)[-1]
-        existing = parent.children.get(name)
-        if isinstance(payload, MkdirEntry):
-            if isinstance(existing, Directory) and existing.index is None:
-                existing.mode = payload.mode & 0o7777
-                existing.uid, existing.gid = payload.uid, payload.gid
-                existing.index = index
+    def add(self, index: int, is_dir: bool, relpath: str, mode: int, uid: int, gid: int,
+            size: int = 0, payload: FileEntry | None = None) -> int | None:
+        """Add the file or directory of log entry `index`; its node id, or None for a
+        conflict (recorded). Node objects are made only for parents already made."""
+        head, _, _ = relpath.rpartition("/")
+        parent: int | str | None
+        if not head:
+            parent = ROOT
+        else:
+            parent = self._by_path.get(head)
+            if parent is None or not self._is_dir_of(parent):
+                parent = self.node_id(head)
+                if parent is None or not self._is_dir_of(parent):
+                    parent = self._parent_id(relpath)
+                    if isinstance(parent, str):
+                        self.conflicts.append(Conflict(index, relpath, parent))
+                        return None
+        existing = self.node_id(relpath)
+        if is_dir:
+            if existing is not None and self._is_dir_of(existing) \
+                    and self._entry_of(existing) < 0:
+                if existing < self._base:
+                    self._claimed[existing] = index
+                else:
+                    self._entry[existing - self._base] = index
+                made = self._made.get(existing)
+                if made is not None:
+                    made.mode, made.uid, made.gid, made.index = mode & 0o7777, uid, gid, index
                 return existing
             if existing is not None:
-                self.conflicts.append(Conflict(index, payload.relpath, "path exists already"))
+                self.conflicts.append(Conflict(index, relpath, "path exists already"))
                 return None
-            node: Node = Directory(payload.relpath, payload.mode & 0o7777, payload.uid,
-                                   payload.gid, index)
+            nid = self._new_node(index, parent, True, relpath)
             self.directories += 1
+            if self._made.get(parent) is not None:
+                node: Node = Directory(relpath, mode & 0o7777, uid, gid, index, children={})
+                self._made[nid] = node
+                self._attach(nid, node)
+            return nid
+        if existing is not None:
+            self.conflicts.append(Conflict(index, relpath, "path exists already"))
+            return None
+        nid = self._new_node(index, parent, False, relpath)
+        self.files += 1
+        self.file_bytes += size
+        if payload is not None or self._made.get(parent) is not None:
+            source = self.source
+            node = File(relpath, mode & 0o7777, uid, gid, index, entry=payload,
+                        load=None if payload is not None or source is None
+                        else (lambda: source.file_entry(index)), size=size)
+            self._made[nid] = node
+            self._attach(nid, node)
+        return nid
+
+    def apply(self, index: int, payload: FileEntry | MkdirEntry) -> Node | None:
+        """Add the file or directory of log entry `index` (see the module rules); its node,
+        or None for a conflict."""
+        if isinstance(payload, MkdirEntry):
+            nid = self.add(index, True, payload.relpath, payload.mode, payload.uid,
+                           payload.gid)
         else:
-            if existing is not None:
-                self.conflicts.append(Conflict(index, payload.relpath, "path exists already"))
-                return None
-            node = File(payload.relpath, payload.mode & 0o7777, payload.uid, payload.gid, index,
-                        payload)
-            self.files += 1
-        parent.children[name] = node
-        return node
+            nid = self.add(index, False, payload.relpath, payload.mode, payload.uid,
+                           payload.gid, payload.size, payload)
+        return None if nid is None else self.node(nid)
 
     def check_new(self, relpath: str) -> Directory:
-        """The parent directory in which `relpath` may be created; ExistsError if it exists."""
-        parent = self._parent(relpath, None, implicit=False)
-        if relpath.rsplit("/", 1)[-1] in parent.children:
+        """The parent directory in which `relpath` may be created; ExistsError if it exists,
+        NotFoundError or NotDirectoryError if its parent is missing or a file."""
+        if self.find(relpath) is not None:
             raise ExistsError(f"{relpath}: exists already")
-        return parent
+        head = relpath.rsplit("/", 1)[0] if "/" in relpath else ""
+        parent = self.find(head)
+        if isinstance(parent, Directory):
+            return parent
+        parts = relpath.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            node = self.find(sub)
+            if node is None:
+                raise NotFoundError(f"{relpath}: parent directory {sub} does not exist")
+            if not isinstance(node, Directory):
+                raise NotDirectoryError(f"{relpath}: {sub} is a file, not a directory")
+        raise NotFoundError(f"{relpath}: parent directory {head} does not exist")
 
     def walk(self) -> list[Node]:
         """Every node below the root, parents before children."""
         out: list[Node] = []
-        stack = [self.root]
+        stack: list[Directory] = [self.root]
         while stack:
             d = stack.pop()
             for child in d.children.values():
@@ -155,3 +452,33 @@ class Namespace:
                 if isinstance(child, Directory):
                     stack.append(child)
         return out
+
+    # --- freezing -----------------------------------------------------------------------
+
+    def freeze(self) -> NodeArrays:
+        """Every node as a frozen table (for an index), hashes and children included."""
+        base, frozen = self._base, self.frozen
+        entry = np.concatenate([frozen.entry, np.array(self._entry, dtype=np.int32)])
+        for nid, index in self._claimed.items():
+            entry[nid] = index
+        parent = np.concatenate([frozen.parent, np.array(self._parent, dtype=np.int32)])
+        is_dir = np.concatenate([frozen.is_dir, np.array(self._is_dir, dtype=bool)])
+        total = len(entry)
+        new_hashes = np.array([path_hash(os.fsencode(p)) for p in self._paths],
+                              dtype=np.uint64)
+        hashes = np.concatenate([frozen.hashes, new_hashes])
+        hash_nodes = np.concatenate([frozen.hash_nodes,
+                                     np.arange(base, total, dtype=np.int32)])
+        order = np.argsort(hashes, kind="stable")
+        hashes, hash_nodes = hashes[order], hash_nodes[order]
+        kids = np.argsort(parent[1:], kind="stable").astype(np.int32) + 1
+        counts = np.bincount(parent[1:], minlength=total)
+        child_start = np.zeros(total + 1, dtype=np.int64)
+        np.cumsum(counts, out=child_start[1:])
+        implicit = {nid: path for nid, path in frozen.implicit.items()
+                    if nid not in self._claimed}
+        for i, (index, path) in enumerate(zip(self._entry, self._paths, strict=True)):
+            if index < 0:
+                implicit[base + i] = path
+        return NodeArrays(entry, parent, is_dir, child_start, kids, hashes, hash_nodes,
+                          implicit)

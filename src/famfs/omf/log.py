@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from stat import S_IFDIR, S_IFREG
 
+import numpy as np
+
 from famfs.errors import CorruptError, PathError, UsageError
 from famfs.omf.fmap import FMAP_SIZE, FileMap, decode_fmap, encode_fmap
 from famfs.omf.layout import (
@@ -17,6 +19,7 @@ from famfs.omf.layout import (
     LOG_HEADER_SIZE,
     LOG_MAGIC,
     MAX_PATH,
+    MAX_SIMPLE_EXTENTS,
     log_last_index,
 )
 
@@ -257,3 +260,151 @@ def decode_entry(buf: bytes | memoryview, index: int, offset: int = 0) -> LogEnt
 def entry_offset(index: int) -> int:
     """Byte offset of slot `index` from the start of the log."""
     return LOG_HEADER_SIZE + index * LOG_ENTRY_SIZE
+
+
+# --- bulk decoding ----------------------------------------------------------------------------
+# The same 544-byte layout as above, as a NumPy structured dtype over the mapped log (the union
+# members overlap at offset 16). FILE: f_size @16, f_flags @24, f_uid @28, f_gid @32,
+# f_mode @36, f_relpath @40; fmap @120: ext_type @120, nextents @128, se[16] @136 (24 bytes
+# each: devindex, offset, len). MKDIR: d_uid @16, d_gid @20, d_mode @24, d_relpath @28.
+ENTRY_DTYPE = np.dtype({
+    "names": ["seqnum", "type", "f_size", "f_flags", "f_uid", "f_gid", "f_mode", "f_relpath",
+              "ext_type", "nextents", "se", "d_uid", "d_gid", "d_mode", "d_relpath", "crc"],
+    "formats": ["<u8", "<u4", "<u8", "<u4", "<u4", "<u4", "<u4", ("u1", MAX_PATH),
+                "<u4", "<u4", ("<u8", (16, 3)), "<u4", "<u4", "<u4", ("u1", MAX_PATH), "<u8"],
+    "offsets": [0, 8, 16, 24, 28, 32, 36, 40, 120, 128, 136, 16, 20, 24, 28, _CRC_OFFSET],
+    "itemsize": LOG_ENTRY_SIZE,
+})
+FILE_RELPATH_OFFSET = 40
+MKDIR_RELPATH_OFFSET = 28
+
+
+@dataclass
+class EntryTable:
+    """Slots [start, start + len) of a log, decoded in bulk, as columns.
+
+    `slow` holds the positions (relative to `start`) of entries the vectorized checks could not
+    pass: a CRC, seqnum, type, relpath or mode that fails, a path that needs the full name check,
+    an ADD_DAXDEV entry, or a map that is not one to sixteen simple extents on device 0. Those
+    entries go through `decode_entry` one by one; every other entry has passed every check
+    `decode_entry` makes. `simple` marks FILE entries whose simple extents still need checking
+    against the devices (see `regular_extents`).
+    """
+
+    start: int
+    rec: np.ndarray
+    slow: np.ndarray
+    relpaths: list[bytes]
+    """Each entry's relpath bytes up to the NUL (b"" for entries of other types)."""
+
+    def __len__(self) -> int:
+        return len(self.rec)
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.rec)
+
+
+def crc_column(buf: bytes | memoryview, offset: int, count: int) -> list[int]:
+    """CRC-32 of bytes [0, 536) of each of `count` entries starting at `buf[offset:]`."""
+    crc = zlib.crc32
+    view = memoryview(buf)
+    return [crc(view[o:o + _CRC_OFFSET])
+            for o in range(offset, offset + count * LOG_ENTRY_SIZE, LOG_ENTRY_SIZE)]
+
+
+def entry_records(buf: bytes | memoryview, offset: int, count: int) -> np.ndarray:
+    """The `count` entries at `buf[offset:]` as an ENTRY_DTYPE array viewing `buf` (no copy)."""
+    return np.frombuffer(buf, dtype=ENTRY_DTYPE, count=count, offset=offset)
+
+
+def decode_entries(buf: bytes | memoryview, offset: int, start: int, count: int) -> EntryTable:
+    """Decode slots [start, start + count), whose bytes begin at `buf[offset:]`, in bulk.
+
+    Nothing is raised here: entries that fail (or might fail) a check are listed in `slow`, for
+    the caller to decode one at a time, in log order, with `decode_entry` (which raises the
+    CorruptError that names the entry and field)."""
+    rec = entry_records(buf, offset, count)
+    if count == 0:
+        return EntryTable(start, rec, np.zeros(0, dtype=np.int64), [])
+    etype = rec["type"]
+    bad = rec["crc"] != np.array(crc_column(buf, offset, count), dtype=np.uint64)
+    bad |= rec["seqnum"] != np.arange(start, start + count, dtype=np.uint64)
+    is_file = etype == _TYPE_FILE
+    is_dir = etype == _TYPE_MKDIR
+    bad |= ~(is_file | is_dir)
+    raw = np.where(is_file[:, None], rec["f_relpath"], rec["d_relpath"])
+    bad |= ~(raw == 0).any(axis=1)
+    bad |= raw[:, 0] == 0
+    file_type = rec["f_mode"] & ~np.uint32(0o7777)
+    dir_type = rec["d_mode"] & ~np.uint32(0o7777)
+    bad |= is_file & (file_type != 0) & (file_type != S_IFREG)
+    bad |= is_dir & (dir_type != 0) & (dir_type != S_IFDIR)
+    # Files: one to sixteen simple extents on device 0 (their values are checked later, against
+    # the device sizes); anything else takes the slow path.
+    nexts = rec["nextents"]
+    bad |= is_file & ((rec["ext_type"] != 0) | (nexts < 1) | (nexts > MAX_SIMPLE_EXTENTS))
+    used = np.arange(MAX_SIMPLE_EXTENTS)[None, :] < \
+        np.minimum(nexts, MAX_SIMPLE_EXTENTS)[:, None].astype(np.int64)
+    bad |= is_file & ((rec["se"][:, :, 0] != 0) & used).any(axis=1)
+    rows = raw.tobytes()
+    relpaths: list[bytes] = []
+    slow_names: list[int] = []
+    step = MAX_PATH
+    for i in range(count):
+        name = rows[i * step:(i + 1) * step].split(b"\0", 1)[0]
+        relpaths.append(name)
+        if b"." in name or b"//" in name or name.endswith(b"/") or name.startswith(b"/"):
+            slow_names.append(i)
+    if slow_names:
+        bad[np.array(slow_names, dtype=np.int64)] = True
+    return EntryTable(start, rec, np.flatnonzero(bad), relpaths)
+
+
+def regular_extents(table: EntryTable, alloc_unit: int, dev0_size: int, data_start: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Check the maps of the FILE entries of `table` not in `slow` as `check_fmap` would.
+
+    Returns the positions (relative to `table.start`) of those that fail a rule (they take the
+    slow path, which names the rule), and the extents of the others as int64 rows
+    (position, device offset, length), in log order, then extent order."""
+    rec = table.rec
+    fast = np.ones(len(rec), dtype=bool)
+    fast[table.slow] = False
+    fast &= rec["type"] == _TYPE_FILE
+    pos = np.flatnonzero(fast)
+    if len(pos) == 0:
+        return pos, np.zeros((0, 3), dtype=np.int64)
+    nexts = rec["nextents"][pos].astype(np.int64)
+    first_row = np.cumsum(nexts) - nexts
+    rows_of = np.repeat(np.arange(len(pos)), nexts)
+    within = np.arange(len(rows_of)) - first_row[rows_of]
+    ext = rec["se"][pos][rows_of, within]
+    off, length = ext[:, 1], ext[:, 2]
+    au = np.uint64(alloc_unit)
+    dev0 = np.uint64(dev0_size)
+    ok = (length != 0) & (off != 0) & (off % au == 0) & (length % au == 0) \
+        & (off >= np.uint64(data_start)) & (off <= dev0) & (length <= dev0 - off)
+    entry_ok = np.minimum.reduceat(ok, first_row)
+    capacity = np.add.reduceat(length, first_row)
+    entry_ok &= capacity >= rec["f_size"][pos]
+    keep = entry_ok[rows_of]
+    rows = np.stack([pos[rows_of[keep]], off[keep].astype(np.int64),
+                     length[keep].astype(np.int64)], axis=1)
+    return pos[~entry_ok], rows
+
+
+_HEAD_FILE = struct.Struct("<QI4xQIIII80s")
+_HEAD_MKDIR = struct.Struct("<QI4xIII80s")
+
+
+def entry_head(buf: bytes | memoryview, offset: int) -> tuple[int, bytes, int, int, int, int]:
+    """(type, relpath bytes, mode, uid, gid, size) of the FILE or MKDIR entry at
+    `buf[offset:]`, read without any check (for entries checked before)."""
+    (etype,) = struct.unpack_from("<I", buf, offset + 8)
+    if etype == _TYPE_FILE:
+        _, _, size, _, uid, gid, mode, raw = _HEAD_FILE.unpack_from(buf, offset)
+    else:
+        _, _, uid, gid, mode, raw = _HEAD_MKDIR.unpack_from(buf, offset)
+        size = 0
+    return etype, raw.split(b"\0", 1)[0], mode, uid, gid, size

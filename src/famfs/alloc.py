@@ -237,8 +237,8 @@ class Allocator:
         for dev, lo_au, hi_au, index in zip(devs.tolist(), first.tolist(), end.tolist(),
                                             entries.tolist(), strict=True):
             space = self.maps[dev]
-            for lo, hi in space.overlaps(lo_au, hi_au):
-                found.append(Collision(dev, lo * au, index, (hi - lo) * au))
+            for used_lo, used_hi in space.overlaps(lo_au, hi_au):
+                found.append(Collision(dev, used_lo * au, index, (used_hi - used_lo) * au))
             space.add(lo_au, hi_au)
         self.collisions.extend(found)
         return found

@@ -46,6 +46,7 @@ from famfs.errors import (
     RoleError,
     UsageError,
 )
+from famfs.fs import index
 from famfs.fs.devices import DeviceTable
 from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
@@ -79,6 +80,9 @@ from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
 
 BULK_REPLAY = 64
 """Replays of at least this many entries decode and check them in bulk."""
+INDEX_AT_OPEN = 4096
+"""An open that replayed at least this many entries past the index writes it at once (a
+process may never close its filesystem); others write it on close."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,18 @@ class Filesystem:
             self.device_sizes: dict[int, int] = {0: usable}
             self.devices = DeviceTable(self.device, self.sb, usable, device_paths)
             self.applied = 0
+            self._indexed = 0
+            """Entries covered by the index file as last read or written."""
+            self._replayed_sum = 0
+            """64-bit sum of the bytes of entries [0, applied) as they were replayed."""
+            head = self.log.header()
+            if index.enabled(head.next_index):
+                restored = index.load(self.device, self.sb, head)
+                if restored is not None:
+                    self._restore(restored)
             self.refresh()
+            if self.applied - self._indexed >= INDEX_AT_OPEN:
+                self.save_index()
         except CorruptError as exc:
             self._close_quietly()
             if self.problems and exc.field.startswith("fmap"):
@@ -213,7 +228,10 @@ class Filesystem:
         return self.device.path
 
     def close(self) -> None:
-        """Close the devices. Space still held by unfinished reservations is given back."""
+        """Close the devices. Space still held by unfinished reservations is given back. The
+        index of the log is brought up to date first (see famfs.fs.index)."""
+        if self.device.fd >= 0 and self.applied > self._indexed:
+            self.save_index()
         for holds in self._holds.values():
             holds.close()
         self.devices.close()
@@ -234,16 +252,58 @@ class Filesystem:
 
     # --- replay -------------------------------------------------------------------------
 
+    def _restore(self, restored: index.Restored) -> None:
+        """Take the replay of entries [0, restored.entries) from a checked index."""
+        self.namespace = Namespace(frozen=restored.nodes, source=self.log,
+                                   counts=restored.counts, conflicts=restored.conflicts)
+        for dev, size in sorted(restored.device_sizes.items()):
+            if dev != 0:
+                self.device_sizes[dev] = size
+                self.allocator.add_device(dev, size)
+        for dev, (starts, ends) in restored.runs.items():
+            space = self.allocator.maps.get(dev)
+            if space is not None:
+                space.starts, space.ends = list(starts), list(ends)
+        self.allocator.collisions = list(restored.collisions)
+        self.applied = self._indexed = restored.entries
+        self._replayed_sum = restored.log_sum
+
+    def save_index(self) -> bool:
+        """Write the host-local index of the entries replayed so far (a no-op for logs too
+        small to index, or when the index directory cannot be used)."""
+        if not index.enabled(self.applied) or self.applied <= self._indexed:
+            return False
+        ns = self.namespace
+        restored = index.Restored(
+            entries=self.applied, log_sum=self._replayed_sum, nodes=ns.freeze(),
+            counts=(ns.files, ns.directories, ns.file_bytes), conflicts=list(ns.conflicts),
+            collisions=list(self.allocator.collisions),
+            device_sizes={k: v for k, v in self.device_sizes.items() if k != 0},
+            runs={dev: (space.starts, space.ends) for dev, space in self.allocator.maps.items()})
+        if index.save(self.device, self.sb, restored):
+            self._indexed = self.applied
+            return True
+        return False
+
+    def _count_replayed(self, start: int, stop: int) -> None:
+        """Add the bytes of entries [start, stop), just applied, to the replayed sum."""
+        if stop > start:
+            self._replayed_sum = (self._replayed_sum +
+                                  index.log_sum(self.device, self.sb, start, stop)) % (1 << 64)
+
     def refresh(self) -> ReplayStats:
         """Replay log entries appended since the last replay. Idempotent."""
         head = self.log.header()
         files, dirs = self.namespace.files, self.namespace.directories
         start = self.applied
-        if head.next_index - start >= BULK_REPLAY:
-            self._replay_bulk(start, head.next_index)
-        else:
-            for entry in self.log.entries(start, head.next_index):
-                self._apply(entry, mark=True)
+        try:
+            if head.next_index - start >= BULK_REPLAY:
+                self._replay_bulk(start, head.next_index)
+            else:
+                for entry in self.log.entries(start, head.next_index):
+                    self._apply(entry, mark=True)
+        finally:
+            self._count_replayed(start, self.applied)
         return ReplayStats(head.next_index - start, self.namespace.files - files,
                            self.namespace.directories - dirs)
 
@@ -592,10 +652,13 @@ class Filesystem:
         first = self.log.append(payloads)
         self.log.flush()
         out: dict[int, File] = {}
-        for i, node in enumerate(nodes):
-            made = self._apply(LogEntry(first + i, node.entry), mark=True, checked=True)
-            assert isinstance(made, File)
-            out[id(node)] = made
+        try:
+            for i, node in enumerate(nodes):
+                made = self._apply(LogEntry(first + i, node.entry), mark=True, checked=True)
+                assert isinstance(made, File)
+                out[id(node)] = made
+        finally:
+            self._count_replayed(first, self.applied)
         return out
 
     def abort(self, reservation: Reservation) -> None:
@@ -822,6 +885,7 @@ class Filesystem:
                 self.log.flush()
                 for i, payload in enumerate(payloads):
                     self._apply(LogEntry(first + i, payload), mark=False)
+                self._count_replayed(first, self.applied)
             node = self.namespace.lookup(relpath)
             assert isinstance(node, Directory)
             return node
@@ -841,6 +905,7 @@ class Filesystem:
             first = self.log.append([payload])
             self.log.flush()
             node = self._apply(LogEntry(first, payload), mark=True)
+            self._count_replayed(first, self.applied)
             assert isinstance(node, File)
             return node
 

@@ -350,7 +350,8 @@ class Namespace:
             if child is None:
                 child = self._new_node(-1, nid, True, sub)
                 self.directories += 1
-                if self._made.get(nid) is not None:
+                up = self._made.get(nid)
+                if isinstance(up, Directory) and up.loaded:
                     self._attach(child, self.node(child))
             elif not self._is_dir_of(child):
                 return f"{relpath}: {sub} is a file, not a directory"
@@ -360,55 +361,74 @@ class Namespace:
     def add(self, index: int, is_dir: bool, relpath: str, mode: int, uid: int, gid: int,
             size: int = 0, payload: FileEntry | None = None) -> int | None:
         """Add the file or directory of log entry `index`; its node id, or None for a
-        conflict (recorded). Node objects are made only for parents already made."""
+        conflict (recorded). Node objects are made only where a made directory has listed
+        its children already, or for a file whose `payload` is given."""
+        base = self._base
+        by_path = self._by_path
         head, _, _ = relpath.rpartition("/")
         parent: int | str | None
         if not head:
             parent = ROOT
         else:
-            parent = self._by_path.get(head)
-            if parent is None or not self._is_dir_of(parent):
+            parent = by_path.get(head)
+            if parent is None or not (self._is_dir[parent - base] if parent >= base
+                                      else self.frozen.is_dir[parent]):
                 parent = self.node_id(head)
                 if parent is None or not self._is_dir_of(parent):
                     parent = self._parent_id(relpath)
                     if isinstance(parent, str):
                         self.conflicts.append(Conflict(index, relpath, parent))
                         return None
-        existing = self.node_id(relpath)
-        if is_dir:
-            if existing is not None and self._is_dir_of(existing) \
-                    and self._entry_of(existing) < 0:
-                if existing < self._base:
-                    self._claimed[existing] = index
-                else:
-                    self._entry[existing - self._base] = index
-                made = self._made.get(existing)
-                if made is not None:
-                    made.mode, made.uid, made.gid, made.index = mode & 0o7777, uid, gid, index
-                return existing
-            if existing is not None:
-                self.conflicts.append(Conflict(index, relpath, "path exists already"))
-                return None
-            nid = self._new_node(index, parent, True, relpath)
-            self.directories += 1
-            if self._made.get(parent) is not None:
-                node: Node = Directory(relpath, mode & 0o7777, uid, gid, index, children={})
-                self._made[nid] = node
-                self._attach(nid, node)
-            return nid
+        existing = by_path.get(relpath)
+        if existing is None and base > 1:
+            existing = self.node_id(relpath)
         if existing is not None:
+            if is_dir and self._is_dir_of(existing) and self._entry_of(existing) < 0:
+                return self._claim(existing, index, mode, uid, gid)
             self.conflicts.append(Conflict(index, relpath, "path exists already"))
             return None
-        nid = self._new_node(index, parent, False, relpath)
-        self.files += 1
-        self.file_bytes += size
-        if payload is not None or self._made.get(parent) is not None:
-            source = self.source
-            node = File(relpath, mode & 0o7777, uid, gid, index, entry=payload,
-                        load=None if payload is not None or source is None
-                        else (lambda: source.file_entry(index)), size=size)
+        nid = base + len(self._entry)
+        self._entry.append(index)
+        self._parent.append(parent)
+        self._is_dir.append(is_dir)
+        self._paths.append(relpath)
+        by_path[relpath] = nid
+        kids = self._added_children.get(parent)
+        if kids is None:
+            self._added_children[parent] = [nid]
+        else:
+            kids.append(nid)
+        if is_dir:
+            self.directories += 1
+        else:
+            self.files += 1
+            self.file_bytes += size
+        up = self._made.get(parent)
+        listed = isinstance(up, Directory) and up.loaded
+        if listed or payload is not None:
+            node: Node
+            if is_dir:
+                node = Directory(relpath, mode & 0o7777, uid, gid, index, children={})
+            else:
+                source = self.source
+                node = File(relpath, mode & 0o7777, uid, gid, index, entry=payload,
+                            load=None if payload is not None or source is None
+                            else (lambda: source.file_entry(index)), size=size)
             self._made[nid] = node
-            self._attach(nid, node)
+            if listed:
+                assert isinstance(up, Directory)
+                up.children[node.name] = node
+        return nid
+
+    def _claim(self, nid: int, index: int, mode: int, uid: int, gid: int) -> int:
+        """Implicit directory `nid` gets MKDIR entry `index`."""
+        if nid < self._base:
+            self._claimed[nid] = index
+        else:
+            self._entry[nid - self._base] = index
+        made = self._made.get(nid)
+        if made is not None:
+            made.mode, made.uid, made.gid, made.index = mode & 0o7777, uid, gid, index
         return nid
 
     def apply(self, index: int, payload: FileEntry | MkdirEntry) -> Node | None:

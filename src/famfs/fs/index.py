@@ -27,6 +27,7 @@ FAMFS_INDEX=0 turns indexes off; logs of fewer than FAMFS_INDEX_MIN_ENTRIES entr
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import stat
 import struct
@@ -40,7 +41,7 @@ from famfs.alloc import Collision
 from famfs.device import Device
 from famfs.fs.namespace import Conflict, NodeArrays
 from famfs.omf.layout import LOG_ENTRY_SIZE
-from famfs.omf.log import LogHeader, entry_offset, entry_records
+from famfs.omf.log import ENTRY_DTYPE, LogHeader, entry_offset, entry_records
 from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
 
 INDEX_MAGIC = b"FAMFSIDX"
@@ -106,17 +107,47 @@ class Restored:
     """The stored CRC of each entry, as the index file holds them (when read from one)."""
 
 
+_CHUNK_ENTRIES = 7710
+"""Entries read at a time when summing the log (about 4 MiB)."""
+_MASK64 = (1 << 64) - 1
+
+
+def log_digest(device: Device, sb: Superblock, start: int, stop: int
+               ) -> tuple[int, np.ndarray]:
+    """The 64-bit sum (mod 2^64) of the bytes of log entries [start, stop) as 64-bit words, and
+    their stored CRCs. Image files are read with pread into one reused buffer (the device
+    mapping is not touched, so this process pays no page faults for it); DAX devices, which
+    only map, are read through the mapping."""
+    count = max(0, stop - start)
+    crcs = np.empty(count, dtype=np.uint64)
+    total = 0
+    offset = sb.log_offset + entry_offset(start)
+    if device.is_dax:
+        if count:
+            words = np.frombuffer(device.buf, dtype="<u8", count=count * LOG_ENTRY_SIZE // 8,
+                                  offset=offset)
+            total = int(words.sum(dtype=np.uint64))
+            crcs[:] = entry_records(device.buf, offset, count)["crc"]
+        return total, crcs
+    raw = bytearray(min(count, _CHUNK_ENTRIES) * LOG_ENTRY_SIZE)
+    chunk = np.frombuffer(raw, dtype="<u8")
+    done = 0
+    while done < count:
+        n = min(_CHUNK_ENTRIES, count - done)
+        got = os.preadv(device.fd, [memoryview(raw)[:n * LOG_ENTRY_SIZE]],
+                        offset + done * LOG_ENTRY_SIZE)
+        if got != n * LOG_ENTRY_SIZE:
+            raise OSError(f"short read of the log of {device.path}")
+        words = chunk[:n * LOG_ENTRY_SIZE // 8]
+        total = (total + int(words.sum(dtype=np.uint64))) & _MASK64
+        crcs[done:done + n] = words.view(ENTRY_DTYPE)["crc"]
+        done += n
+    return total, crcs
+
+
 def log_sum(device: Device, sb: Superblock, start: int, stop: int) -> int:
-    """The 64-bit sum (mod 2^64) of the bytes of log entries [start, stop), as 64-bit words."""
-    if stop <= start:
-        return 0
-    words = np.frombuffer(device.buf, dtype="<u8", count=(stop - start) * LOG_ENTRY_SIZE // 8,
-                          offset=sb.log_offset + entry_offset(start))
-    return int(words.sum(dtype=np.uint64))
-
-
-def _stored_crcs(device: Device, sb: Superblock, count: int) -> np.ndarray:
-    return entry_records(device.buf, sb.log_offset + entry_offset(0), count)["crc"]
+    """The 64-bit sum of the bytes of log entries [start, stop) (see log_digest)."""
+    return log_digest(device, sb, start, stop)[0]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -140,28 +171,21 @@ def load(device: Device, sb: Superblock, header: LogHeader) -> Restored | None:
     return restored if _matches_log(restored, device, sb) else None
 
 
-def _read_own_file(path: str) -> bytes | None:
-    """The bytes of `path` if it is a regular file of this user's, closed to others."""
+def _read_own_file(path: str) -> mmap.mmap | None:
+    """The bytes of `path` (mapped, private) if it is a regular file of this user's, closed
+    to others."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() \
-                or st.st_mode & 0o077:
+                or st.st_mode & 0o077 or st.st_size == 0:
             return None
-        chunks = []
-        left = st.st_size
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 24))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return mmap.mmap(fd, st.st_size, mmap.MAP_PRIVATE, mmap.PROT_READ)
     finally:
         os.close(fd)
 
 
-def _decode(raw: bytes, device: Device, sb: Superblock, header: LogHeader) -> Restored | None:
+def _decode(raw: mmap.mmap, device: Device, sb: Superblock, header: LogHeader) -> Restored | None:
     if len(raw) < _HEAD.size + _TRAILER.size:
         return None
     magic, version, meta_len = _HEAD.unpack_from(raw)
@@ -222,11 +246,13 @@ def _decode(raw: bytes, device: Device, sb: Superblock, header: LogHeader) -> Re
 
 def _matches_log(restored: Restored, device: Device, sb: Superblock) -> bool:
     """Whether the log's first `restored.entries` entries are the ones the index was made
-    from: every stored CRC equal, and the sum of their bytes equal."""
-    if restored.crcs is None or \
-            not np.array_equal(_stored_crcs(device, sb, restored.entries), restored.crcs):
+    from: the sum of their bytes equal, and every stored CRC equal."""
+    try:
+        total, crcs = log_digest(device, sb, 0, restored.entries)
+    except OSError:
         return False
-    return log_sum(device, sb, 0, restored.entries) == restored.log_sum
+    return total == restored.log_sum and restored.crcs is not None \
+        and bool(np.array_equal(crcs, restored.crcs))
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -268,7 +294,7 @@ def _encode(device: Device, sb: Superblock, restored: Restored) -> bytes:
         "is_dir": nodes.is_dir.astype("u1"), "child_start": nodes.child_start.astype("<i8"),
         "child_ids": nodes.child_ids.astype("<i4"), "hashes": nodes.hashes.astype("<u8"),
         "hash_nodes": nodes.hash_nodes.astype("<i4"),
-        "crcs": _stored_crcs(device, sb, restored.entries).astype("<u8"),
+        "crcs": log_digest(device, sb, 0, restored.entries)[1].astype("<u8"),
     }
     for dev, (starts, ends) in restored.runs.items():
         tables[f"runs{dev}_starts"] = np.array(starts, dtype="<i8")

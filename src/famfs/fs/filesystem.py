@@ -196,6 +196,8 @@ class Filesystem:
             self.applied = 0
             self._indexed = 0
             """Entries covered by the index file as last read or written."""
+            self.index_entries = 0
+            """Entries whose replay came from the host-local index at open (0: none)."""
             self._replayed_sum = 0
             """64-bit sum of the bytes of entries [0, applied) as they were replayed."""
             head = self.log.header()
@@ -265,7 +267,7 @@ class Filesystem:
             if space is not None:
                 space.starts, space.ends = list(starts), list(ends)
         self.allocator.collisions = list(restored.collisions)
-        self.applied = self._indexed = restored.entries
+        self.applied = self._indexed = self.index_entries = restored.entries
         self._replayed_sum = restored.log_sum
 
     def save_index(self) -> bool:

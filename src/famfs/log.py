@@ -14,6 +14,7 @@ from famfs.omf.layout import LOG_ENTRY_SIZE, LOG_HEADER_SIZE
 from famfs.omf.log import (
     COUNTERS_OFFSET,
     ENTRY_DTYPE,
+    ENTRY_HEAD_SIZE,
     EntryType,
     FileEntry,
     LogEntry,
@@ -39,6 +40,7 @@ class EntryHead:
     uid: int
     gid: int
     size: int
+    flags: int = 0
 
 
 class MetadataLog:
@@ -76,10 +78,16 @@ class MetadataLog:
 
     def entry_head(self, index: int) -> EntryHead:
         """Path, mode, owner and size of FILE or MKDIR entry `index`, read without checks:
-        only for entries a replay has checked already."""
-        etype, raw, mode, uid, gid, size = entry_head(self.device.buf,
-                                                      self.base + entry_offset(index))
-        return EntryHead(os.fsdecode(raw), etype == EntryType.MKDIR, mode, uid, gid, size)
+        only for entries a replay has checked already. Image files are read with pread, so
+        that looking at many entries does not map the log into this process page by page."""
+        offset = self.base + entry_offset(index)
+        if self.device.is_dax:
+            etype, raw, mode, uid, gid, size, flags = entry_head(self.device.buf, offset)
+        else:
+            etype, raw, mode, uid, gid, size, flags = entry_head(
+                os.pread(self.device.fd, ENTRY_HEAD_SIZE, offset), 0)
+        return EntryHead(os.fsdecode(raw), etype == EntryType.MKDIR, mode, uid, gid, size,
+                         flags)
 
     def append(self, payloads: Sequence[Payload]) -> int:
         """Append `payloads` as new entries; return the index of the first.

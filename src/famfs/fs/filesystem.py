@@ -342,13 +342,14 @@ class Filesystem:
         uids = np.where(rec["type"] == EntryType.MKDIR, rec["d_uid"], rec["f_uid"]).tolist()
         gids = np.where(rec["type"] == EntryType.MKDIR, rec["d_gid"], rec["f_gid"]).tolist()
         sizes = np.where(rec["type"] == EntryType.MKDIR, 0, rec["f_size"]).tolist()
+        flags = np.where(rec["type"] == EntryType.MKDIR, 0, rec["f_flags"]).tolist()
         paths = table.relpaths
         add = self.namespace.add
         for pos in range(end):
             entry = decoded.get(pos)  # type: ignore[assignment]
             if entry is None:
                 add(start + pos, is_dir[pos], paths[pos].decode("utf-8", "surrogateescape"),
-                    modes[pos], uids[pos], gids[pos], sizes[pos])
+                    modes[pos], uids[pos], gids[pos], sizes[pos], None, flags[pos])
             elif not isinstance(entry.payload, AddDaxdevEntry):
                 self.namespace.apply(start + pos, entry.payload)
         self.applied = start + end

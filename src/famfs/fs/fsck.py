@@ -337,22 +337,22 @@ def buckets_of(used: list[tuple[int, int]], aus: int, nbuckets: int, alloc_unit:
 
 def report_of(fs: Filesystem, keep_nodes: bool = False, nbuckets: int = 0) -> FsckReport:
     """The fsck report of an open, replayed filesystem (with bucket statistics of device 0
-    when `nbuckets` > 0)."""
-    nodes = fs.namespace.walk()
-    files = [n for n in nodes if isinstance(n, File)]
+    when `nbuckets` > 0). Counts come from the namespace: no node is made unless
+    `keep_nodes`."""
+    ns = fs.namespace
     problems = list(fs.problems)
     space = fs.allocator.maps[0]
     buckets, overhang = (buckets_of(space.runs(), space.aus, nbuckets, fs.sb.alloc_unit)
                          if nbuckets > 0 else ([], 0))
     return FsckReport(
-        device=fs.path, sb=fs.sb, header=fs.log.header(), files=len(files),
-        directories=len(nodes) - len(files), file_bytes=sum(f.size for f in files),
+        device=fs.path, sb=fs.sb, header=fs.log.header(), files=ns.files,
+        directories=ns.directories, file_bytes=ns.file_bytes,
         allocated=fs.allocator.used(), capacity=fs.allocator.capacity(),
         device_capacity=fs.sb.device_size,
         bitmap_capacity=sum(m.aus for m in fs.allocator.maps.values()) * fs.sb.alloc_unit,
         role="Owner" if fs.is_master() else "Client",
         collisions=list(fs.collisions), conflicts=list(fs.namespace.conflicts),
-        problems=problems, nodes=nodes if keep_nodes else [], buckets=buckets,
+        problems=problems, nodes=ns.walk() if keep_nodes else [], buckets=buckets,
         overhang=overhang, devices=_device_reports(fs, problems),
     )
 

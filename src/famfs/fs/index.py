@@ -107,8 +107,8 @@ class Restored:
     """The stored CRC of each entry, as the index file holds them (when read from one)."""
 
 
-_CHUNK_ENTRIES = 7710
-"""Entries read at a time when summing the log (about 4 MiB)."""
+_CHUNK_ENTRIES = 1927
+"""Entries read at a time when summing the log (about 1 MiB)."""
 _MASK64 = (1 << 64) - 1
 
 

@@ -79,15 +79,16 @@ class Directory(Node):
 class File(Node):
     """A file; its log entry (`entry`, with the map) is decoded on first use."""
 
-    __slots__ = ("_entry", "_load", "_size")
+    __slots__ = ("_entry", "_load", "_size", "_flags")
 
     def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None,
                  entry: FileEntry | None = None, load: Callable[[], FileEntry] | None = None,
-                 size: int = 0) -> None:
+                 size: int = 0, flags: int = 0) -> None:
         super().__init__(relpath, mode, uid, gid, index)
         self._entry = entry
         self._load = load
         self._size = size
+        self._flags = flags
 
     @property
     def entry(self) -> FileEntry:
@@ -107,6 +108,12 @@ class File(Node):
     def size(self) -> int:
         e = self._entry
         return e.size if e is not None else self._size
+
+    @property
+    def flags(self) -> int:
+        """The entry's flags (FILE_FLAG_ALL_HOSTS_RO / _RW), without decoding its map."""
+        e = self._entry
+        return e.flags if e is not None else self._flags
 
 
 @dataclass(frozen=True)
@@ -292,7 +299,8 @@ class Namespace:
             else:
                 source = self.source
                 node = File(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
-                            load=lambda: source.file_entry(index), size=head.size)
+                            load=lambda: source.file_entry(index), size=head.size,
+                            flags=head.flags)
         self._made[nid] = node
         return node
 
@@ -359,7 +367,7 @@ class Namespace:
         return nid
 
     def add(self, index: int, is_dir: bool, relpath: str, mode: int, uid: int, gid: int,
-            size: int = 0, payload: FileEntry | None = None) -> int | None:
+            size: int = 0, payload: FileEntry | None = None, flags: int = 0) -> int | None:
         """Add the file or directory of log entry `index`; its node id, or None for a
         conflict (recorded). Node objects are made only where a made directory has listed
         its children already, or for a file whose `payload` is given."""
@@ -413,7 +421,8 @@ class Namespace:
                 source = self.source
                 node = File(relpath, mode & 0o7777, uid, gid, index, entry=payload,
                             load=None if payload is not None or source is None
-                            else (lambda: source.file_entry(index)), size=size)
+                            else (lambda: source.file_entry(index)), size=size,
+                            flags=flags)
             self._made[nid] = node
             if listed:
                 assert isinstance(up, Directory)

@@ -53,7 +53,7 @@ class Stat:
         return stat.S_ISDIR(self.mode)
 
 
-@dataclass
+@dataclass(slots=True)
 class Inode:
     """One node id. `key` is its path in the mount ('' for the root, '.meta/.log', ...).
 

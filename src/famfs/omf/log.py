@@ -398,13 +398,20 @@ _HEAD_FILE = struct.Struct("<QI4xQIIII80s")
 _HEAD_MKDIR = struct.Struct("<QI4xIII80s")
 
 
-def entry_head(buf: bytes | memoryview, offset: int) -> tuple[int, bytes, int, int, int, int]:
-    """(type, relpath bytes, mode, uid, gid, size) of the FILE or MKDIR entry at
-    `buf[offset:]`, read without any check (for entries checked before)."""
+ENTRY_HEAD_SIZE = _HEAD_FILE.size
+"""Bytes at the start of an entry that `entry_head` reads (type, path, mode, owner, size)."""
+assert _HEAD_MKDIR.size <= ENTRY_HEAD_SIZE
+
+
+def entry_head(buf: bytes | memoryview, offset: int
+               ) -> tuple[int, bytes, int, int, int, int, int]:
+    """(type, relpath bytes, mode, uid, gid, size, flags) of the FILE or MKDIR entry at
+    `buf[offset:]` (size and flags 0 for MKDIR), read without any check (for entries checked
+    before)."""
     (etype,) = struct.unpack_from("<I", buf, offset + 8)
     if etype == _TYPE_FILE:
-        _, _, size, _, uid, gid, mode, raw = _HEAD_FILE.unpack_from(buf, offset)
+        _, _, size, flags, uid, gid, mode, raw = _HEAD_FILE.unpack_from(buf, offset)
     else:
         _, _, uid, gid, mode, raw = _HEAD_MKDIR.unpack_from(buf, offset)
-        size = 0
-    return etype, raw.split(b"\0", 1)[0], mode, uid, gid, size
+        size = flags = 0
+    return etype, raw.split(b"\0", 1)[0], mode, uid, gid, size, flags

@@ -188,8 +188,8 @@ class Namespace:
         self.files, self.directories, self.file_bytes = counts
         self.conflicts: list[Conflict] = list(conflicts)
         self._base = len(self.frozen)
-        # Nodes added since the frozen part (ids from _base on) and the paths of every node not
-        # found through the frozen hashes.
+        # Nodes added since the frozen part (ids from _base on); `_by_path` finds them and
+        # every frozen node found once already.
         self._entry: list[int] = []
         self._parent: list[int] = []
         self._is_dir: list[bool] = []
@@ -247,10 +247,11 @@ class Namespace:
         if not len(hashes) or self.source is None:
             return None
         h = path_hash(os.fsencode(relpath))
-        pos = int(np.searchsorted(hashes, h))
+        pos = int(hashes.searchsorted(np.uint64(h)))
         while pos < len(hashes) and int(hashes[pos]) == h:
             cand = int(self.frozen.hash_nodes[pos])
             if self._path_of(cand) == relpath:
+                self._by_path[relpath] = cand
                 return cand
             pos += 1
         return None

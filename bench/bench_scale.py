@@ -1,0 +1,366 @@
+"""Benchmark: a famfs whose 256 MiB log is full (493,446 entries), and how the cost of touching
+one file grows with the log.
+
+Builds sparse images in /dev/shm (4 KiB files, one allocation unit each, in a few thousand
+directories; entries written in bulk through MetadataLog.append_records), then measures, at
+each log size of the growth curve (10^3, 10^4, 10^5 entries and a full log):
+  * famfs.open + first byte of one file from a fresh process, imports reported apart;
+  * famfs mount until the first read of a file answers; the server's RSS after ls -lR;
+  * ls -lR of the whole mount, and os.stat of files through a fresh mount (files/s);
+  * famfs fsck, and famfs logplay --shadow (entries/s);
+  * famfs creat -M of 20,000 files into a log of that size (the largest point: 470,000);
+  * famfs cp -r of 10,000 small files into an empty log and into one 90% full.
+Same-run baselines: python -c pass, open + read of a plain tmpfs file from a fresh process,
+the first open of each image (a full replay, which writes the host-local index), and ls -lR
+and stat of a real tmpfs tree. The host-local index lives in the work directory, removed at
+the end. Writes the growth curve as an SVG (--svg).
+
+Run: python bench/bench_scale.py [--sizes 1000,10000,100000,493446] [--svg docs/scale.svg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import scale_image  # noqa: E402
+from famfs.fs.filesystem import Filesystem  # noqa: E402
+from famfs.omf.layout import MiB, log_last_index  # noqa: E402
+
+FULL = log_last_index(256 * MiB) + 1
+CREAT_FILES = 20_000
+CP_FILES = 10_000
+DIRS = 3000
+PY = sys.executable
+
+OPEN_SCRIPT = """
+import sys, time, json
+t0 = time.perf_counter()
+import famfs, famfs.access, famfs.fs.filesystem, famfs.mapping.server, numpy
+t1 = time.perf_counter()
+f = famfs.open(sys.argv[1])
+byte = f.view()[0]
+t2 = time.perf_counter()
+print(json.dumps({"imports": t1 - t0, "open": t2 - t1}))
+"""
+
+PLAIN_SCRIPT = """
+import sys, time, json
+t0 = time.perf_counter()
+with open(sys.argv[1], "rb") as fh:
+    fh.read(1)
+print(json.dumps({"open": time.perf_counter() - t0}))
+"""
+
+STAT_SCRIPT = """
+import os, sys, time, json
+paths = [line.rstrip("\\n") for line in open(sys.argv[1])]
+t0 = time.perf_counter()
+for p in paths:
+    os.stat(p)
+print(json.dumps({"seconds": time.perf_counter() - t0, "files": len(paths)}))
+"""
+
+
+def dirs_for(entries: int) -> int:
+    """Directories in an image of `entries` entries: DIRS, or one per 20 entries if fewer."""
+    return max(1, min(DIRS, entries // 20))
+
+
+def run(*args: str, env: dict[str, str] | None = None, check: bool = True
+        ) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(args), capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:4])} ... failed ({proc.returncode}): "
+                         f"{proc.stderr[-1500:]}")
+    return proc
+
+
+def timed(*args: str, env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    run(*args, env=env)
+    return time.perf_counter() - t0
+
+
+def famfs(*args: str) -> list[str]:
+    return [PY, "-m", "famfs", *args]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def server_pid(mountpoint: str) -> int | None:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if b"mount" in argv and os.fsencode(mountpoint) in argv and int(pid) != os.getpid():
+            return int(pid)
+    return None
+
+
+def rss_mb(pid: int | None) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of `pid` in MB."""
+    if pid is None:
+        return float("nan"), float("nan")
+    values = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
+
+
+class Mount:
+    def __init__(self, image: str, mountpoint: str) -> None:
+        self.image, self.mountpoint = image, mountpoint
+
+    def __enter__(self) -> Mount:
+        run(*famfs("mount", self.image, self.mountpoint))
+        self.pid = server_pid(self.mountpoint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        run(*famfs("umount", self.mountpoint), check=False)
+
+
+def measure_size(work: Path, entries: int, quick: bool) -> dict[str, float]:
+    image = str(work / f"scale-{entries}.img")
+    mnt = work / "mnt"
+    mnt.mkdir(exist_ok=True)
+    out: dict[str, float] = {"entries": entries}
+    t0 = time.perf_counter()
+    dirs, files = scale_image.build(image, entries, dirs_for(entries))
+    out["build"] = time.perf_counter() - t0
+    target = scale_image.file_path(dirs, files - 1)
+    t0 = time.perf_counter()
+    Filesystem(image).close()
+    out["first_open"] = time.perf_counter() - t0
+    opens = [json.loads(run(PY, "-c", OPEN_SCRIPT, f"{image}:{target}").stdout)
+             for _ in range(3)]
+    out["open"] = median([o["open"] for o in opens])
+    out["imports"] = median([o["imports"] for o in opens])
+    out["fsck"] = median([timed(*famfs("fsck", image)) for _ in range(3)])
+    shadow = work / "shadow"
+    out["shadow"] = timed(*famfs("logplay", "--shadow", str(shadow), "-d", image, image))
+    shutil.rmtree(shadow, ignore_errors=True)
+    t0 = time.perf_counter()
+    with Mount(image, str(mnt)) as m:
+        with open(mnt / target, "rb") as fh:
+            fh.read(1)
+        out["mount"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        listing = run("ls", "-lR", str(mnt)).stdout
+        out["ls"] = time.perf_counter() - t0
+        out["ls_files"] = sum(1 for line in listing.splitlines() if line.startswith("-"))
+        out["rss"], out["hwm"] = rss_mb(m.pid)
+    sample = [scale_image.file_path(dirs, i)
+              for i in range(0, files, max(1, files // (5000 if quick else 50000)))]
+    paths = work / "paths.txt"
+    paths.write_text("".join(f"{mnt / p}\n" for p in sample))
+    with Mount(image, str(mnt)):
+        st = json.loads(run(PY, "-c", STAT_SCRIPT, str(paths)).stdout)
+    out["stat_rate"] = st["files"] / st["seconds"]
+    os.unlink(image)
+    return out
+
+
+def measure_creat(work: Path, entries: int) -> float:
+    image = str(work / f"creat-{entries}.img")
+    scale_image.build(image, entries, dirs_for(entries), spare_files=CREAT_FILES)
+    Filesystem(image).close()
+    run(*famfs("mkdir", f"{image}:new"))
+    args: list[str] = []
+    for i in range(CREAT_FILES):
+        args += ["-M", f"{image}:new/f{i},4k"]
+    elapsed = timed(*famfs("creat", *args))
+    with Filesystem(image) as fs:
+        assert fs.namespace.files >= CREAT_FILES and not fs.collisions
+    os.unlink(image)
+    return elapsed
+
+
+def measure_cp(work: Path, entries: int) -> float:
+    tree = work / "cp-tree"
+    if not tree.exists():
+        for i in range(CP_FILES):
+            d = tree / f"d{i % 100}"
+            d.mkdir(parents=True, exist_ok=True)
+            (d / f"f{i}").write_bytes(b"%08d" % i * 64)
+    image = str(work / f"cp-{entries}.img")
+    if entries:
+        scale_image.build(image, entries, dirs_for(entries), spare_files=CP_FILES + 200)
+    else:
+        scale_image.build(image, 1, 1, spare_files=CP_FILES + 200)
+    Filesystem(image).close()
+    elapsed = timed(*famfs("cp", "-r", str(tree), f"{image}:tree"))
+    os.unlink(image)
+    return CP_FILES / elapsed
+
+
+def baseline_tree(work: Path, files: int) -> tuple[float, float]:
+    """(ls -lR files/s, stat files/s) of a real tmpfs tree."""
+    tree = work / "plain-tree"
+    names = []
+    for i in range(files):
+        d = tree / f"d{i % 100}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}").write_bytes(b"x" * 16)
+        names.append(str(d / f"f{i}"))
+    t0 = time.perf_counter()
+    run("ls", "-lR", str(tree))
+    ls_rate = files / (time.perf_counter() - t0)
+    paths = work / "plain-paths.txt"
+    paths.write_text("".join(n + "\n" for n in names))
+    st = json.loads(run(PY, "-c", STAT_SCRIPT, str(paths)).stdout)
+    shutil.rmtree(tree)
+    return ls_rate, st["files"] / st["seconds"]
+
+
+def svg_plot(rows: list[dict[str, float]], creat: dict[int, float], path: str) -> None:
+    """Log-log plot of seconds against log entries, one line per operation."""
+    import math
+    width, height, left, bottom, top, right = 640, 400, 70, 50, 20, 150
+    xs = (3.0, 6.0)
+    ys = (-3.0, 2.0)
+
+    def px(entries: float) -> float:
+        return left + (math.log10(entries) - xs[0]) / (xs[1] - xs[0]) * (width - left - right)
+
+    def py(seconds: float) -> float:
+        v = min(max(math.log10(max(seconds, 1e-4)), ys[0]), ys[1])
+        return height - bottom - (v - ys[0]) / (ys[1] - ys[0]) * (height - top - bottom)
+
+    series = {
+        "famfs.open + 1st byte": ("#1f77b4", [(r["entries"], r["open"]) for r in rows]),
+        "mount to 1st read": ("#ff7f0e", [(r["entries"], r["mount"]) for r in rows]),
+        "fsck": ("#2ca02c", [(r["entries"], r["fsck"]) for r in rows]),
+        "ls -lR (whole tree)": ("#d62728", [(r["entries"], r["ls"]) for r in rows]),
+        "creat -M 20,000": ("#9467bd", sorted(creat.items())),
+    }
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="11">',
+             f'<rect width="{width}" height="{height}" fill="white"/>']
+    for e in range(3, 7):
+        x = px(10 ** e)
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" '
+                     f'stroke="#ddd"/><text x="{x:.1f}" y="{height - bottom + 15}" '
+                     f'text-anchor="middle">10^{e}</text>')
+    for e in range(-3, 3):
+        y = py(10 ** e)
+        label = {-3: "1 ms", -2: "10 ms", -1: "100 ms", 0: "1 s", 1: "10 s", 2: "100 s"}[e]
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+                     f'stroke="#ddd"/><text x="{left - 6}" y="{y + 4:.1f}" '
+                     f'text-anchor="end">{label}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" '
+                 f'text-anchor="middle">log entries</text>')
+    for i, (name, (color, points)) in enumerate(series.items()):
+        pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
+                     f'stroke-width="2"/>')
+        for x, y in points:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+        ly = top + 10 + 18 * i
+        parts.append(f'<line x1="{width - right + 10}" y1="{ly}" x2="{width - right + 30}" '
+                     f'y2="{ly}" stroke="{color}" stroke-width="2"/><text '
+                     f'x="{width - right + 35}" y="{ly + 4}">{name}</text>')
+    parts.append("</svg>")
+    Path(path).write_text("\n".join(parts) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=f"1000,10000,100000,{FULL}")
+    parser.add_argument("--creat-sizes", default="1000,10000,100000,470000")
+    parser.add_argument("--svg", default="", help="write the growth curve here")
+    parser.add_argument("--json", default="", help="write every figure here")
+    parser.add_argument("--quick", action="store_true", help="stat 5,000 files, not 50,000")
+    parser.add_argument("--cp-full", type=int, default=int(FULL * 0.9),
+                        help="entries in the log of the second cp -r")
+    parser.add_argument("--dir", default="/dev/shm")
+    args = parser.parse_args()
+    os.environ.setdefault("FAMFS_SYSTEM_UUID", str(uuid.uuid4()))
+    work = Path(tempfile.mkdtemp(prefix="pyfamfs-scale-", dir=args.dir))
+    os.environ["FAMFS_INDEX_DIR"] = str(work / "index")
+    try:
+        python_start = median([timed(PY, "-c", "pass") for _ in range(5)])
+        plain = work / "plain.bin"
+        plain.write_bytes(b"x" * 4096)
+        plain_open = median([json.loads(run(PY, "-c", PLAIN_SCRIPT, str(plain)).stdout)["open"]
+                             for _ in range(3)])
+        base_ls, base_stat = baseline_tree(work, 20_000)
+        rows = [measure_size(work, int(n), args.quick) for n in args.sizes.split(",")]
+        creat = {int(n): measure_creat(work, int(n)) for n in args.creat_sizes.split(",")}
+        cp_empty = measure_cp(work, 0)
+        cp_full = measure_cp(work, args.cp_full)
+        print(f"load average {os.getloadavg()[0]:.1f}; baselines: python -c pass "
+              f"{python_start * 1e3:.0f} ms; fresh-process open+read of a tmpfs file "
+              f"{plain_open * 1e3:.2f} ms; tmpfs tree: ls -lR {base_ls:,.0f} files/s, "
+              f"stat {base_stat:,.0f} files/s")
+        head = (f"{'entries':>8} {'build s':>8} {'1st open s':>10} {'imports ms':>10} "
+                f"{'open ms':>8} {'mount s':>8} {'fsck s':>7} {'shadow/s':>9} "
+                f"{'ls -lR s':>9} {'ls f/s':>8} {'stat f/s':>9} {'RSS MB':>7} {'HWM MB':>7}")
+        print(head)
+        for r in rows:
+            print(f"{r['entries']:8.0f} {r['build']:8.2f} {r['first_open']:10.2f} "
+                  f"{r['imports'] * 1e3:10.0f} {r['open'] * 1e3:8.1f} {r['mount']:8.2f} "
+                  f"{r['fsck']:7.2f} {r['entries'] / r['shadow']:9,.0f} {r['ls']:9.2f} "
+                  f"{r['ls_files'] / r['ls']:8,.0f} {r['stat_rate']:9,.0f} {r['rss']:7.0f} "
+                  f"{r['hwm']:7.0f}")
+        print("creat -M of 20,000 files, by entries already in the log: " + ", ".join(
+            f"{n:,}: {t:.2f} s" for n, t in creat.items()))
+        print(f"cp -r of {CP_FILES:,} files: empty log {cp_empty:,.0f} files/s, log 90% full "
+              f"{cp_full:,.0f} files/s")
+        big = rows[-1]
+        checks = [
+            ("famfs.open + first byte <= 100 ms", big["open"] <= 0.1,
+             f"{big['open'] * 1e3:.0f} ms"),
+            ("mount to first read <= 1 s", big["mount"] <= 1.0, f"{big['mount']:.2f} s"),
+            ("fsck <= 1.5 s", big["fsck"] <= 1.5, f"{big['fsck']:.2f} s"),
+            ("logplay --shadow >= 50,000 entries/s", big["entries"] / big["shadow"] >= 50_000,
+             f"{big['entries'] / big['shadow']:,.0f}/s"),
+            ("ls -lR >= 50,000 files/s", big["ls_files"] / big["ls"] >= 50_000,
+             f"{big['ls_files'] / big['ls']:,.0f}/s"),
+            ("stat >= 50,000 files/s", big["stat_rate"] >= 50_000, f"{big['stat_rate']:,.0f}/s"),
+            ("creat -M 20,000 into 470,000 <= 1 s", max(creat.values()) <= 1.0,
+             f"{creat[max(creat)]:.2f} s"),
+            ("mount server RSS <= 400 MB", big["hwm"] <= 400, f"{big['hwm']:.0f} MB"),
+            ("cp -r empty log >= 20,000 files/s", cp_empty >= 20_000, f"{cp_empty:,.0f}/s"),
+            ("cp -r 90% full log >= 10,000 files/s", cp_full >= 10_000, f"{cp_full:,.0f}/s"),
+        ]
+        print(f"targets at {big['entries']:,.0f} entries:")
+        for name, ok, value in checks:
+            print(f"  {'met   ' if ok else 'MISSED'} {name}: {value}")
+        if args.svg:
+            svg_plot(rows, creat, args.svg)
+            print(f"growth curve written to {args.svg}")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"rows": rows, "creat": creat,
+                                                   "cp": [cp_empty, cp_full]}, indent=1))
+    finally:
+        mnt = work / "mnt"
+        if mnt.exists() and os.path.ismount(mnt):
+            run(*famfs("umount", str(mnt)), check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

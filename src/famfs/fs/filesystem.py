@@ -198,6 +198,8 @@ class Filesystem:
             """Entries covered by the index file as last read or written."""
             self.index_entries = 0
             """Entries whose replay came from the host-local index at open (0: none)."""
+            self._index_crcs: np.ndarray | None = None
+            """Stored CRCs of the entries the index covered, as checked when it was read."""
             self._replayed_sum = 0
             """64-bit sum of the bytes of entries [0, applied) as they were replayed."""
             head = self.log.header()
@@ -268,6 +270,7 @@ class Filesystem:
                 space.starts, space.ends = list(starts), list(ends)
         self.allocator.collisions = list(restored.collisions)
         self.applied = self._indexed = self.index_entries = restored.entries
+        self._index_crcs = restored.crcs
         self._replayed_sum = restored.log_sum
 
     def save_index(self) -> bool:
@@ -281,9 +284,11 @@ class Filesystem:
             counts=(ns.files, ns.directories, ns.file_bytes), conflicts=list(ns.conflicts),
             collisions=list(self.allocator.collisions),
             device_sizes={k: v for k, v in self.device_sizes.items() if k != 0},
-            runs={dev: (space.starts, space.ends) for dev, space in self.allocator.maps.items()})
+            runs={dev: (space.starts, space.ends) for dev, space in self.allocator.maps.items()},
+            crcs=self._index_crcs)
         if index.save(self.device, self.sb, restored):
             self._indexed = self.applied
+            self._index_crcs = None
             return True
         return False
 

@@ -294,7 +294,7 @@ def _encode(device: Device, sb: Superblock, restored: Restored) -> bytes:
         "is_dir": nodes.is_dir.astype("u1"), "child_start": nodes.child_start.astype("<i8"),
         "child_ids": nodes.child_ids.astype("<i4"), "hashes": nodes.hashes.astype("<u8"),
         "hash_nodes": nodes.hash_nodes.astype("<i4"),
-        "crcs": log_digest(device, sb, 0, restored.entries)[1].astype("<u8"),
+        "crcs": _crcs_for(device, sb, restored),
     }
     for dev, (starts, ends) in restored.runs.items():
         tables[f"runs{dev}_starts"] = np.array(starts, dtype="<i8")
@@ -336,6 +336,15 @@ def _encode(device: Device, sb: Superblock, restored: Restored) -> bytes:
         pos = start + table.nbytes
     body = b"".join(parts)
     return body + _TRAILER.pack(zlib.crc32(body))
+
+
+def _crcs_for(device: Device, sb: Superblock, restored: Restored) -> np.ndarray:
+    """The stored CRCs of entries [0, restored.entries): those `restored` carries (read when
+    its index was checked), then the rest from the log."""
+    known = restored.crcs if restored.crcs is not None else np.zeros(0, dtype=np.uint64)
+    known = known[:restored.entries]
+    rest = log_digest(device, sb, len(known), restored.entries)[1]
+    return np.concatenate([known, rest]).astype("<u8")
 
 
 def _align(n: int) -> int:

@@ -496,15 +496,23 @@ class Namespace:
         total = len(entry)
         new_hashes = np.array([path_hash(os.fsencode(p)) for p in self._paths],
                               dtype=np.uint64)
-        hashes = np.concatenate([frozen.hashes, new_hashes])
-        hash_nodes = np.concatenate([frozen.hash_nodes,
-                                     np.arange(base, total, dtype=np.int32)])
-        order = np.argsort(hashes, kind="stable")
-        hashes, hash_nodes = hashes[order], hash_nodes[order]
-        kids = np.argsort(parent[1:], kind="stable").astype(np.int32) + 1
-        counts = np.bincount(parent[1:], minlength=total)
-        child_start = np.zeros(total + 1, dtype=np.int64)
-        np.cumsum(counts, out=child_start[1:])
+        new_ids = np.arange(base, total, dtype=np.int32)
+        # The frozen tables are sorted already: the new rows are merged in (stable: a new
+        # row goes after frozen rows of the same key, as the node ids are larger).
+        order = np.argsort(new_hashes, kind="stable")
+        new_hashes, new_ids_by_hash = new_hashes[order], new_ids[order]
+        at = frozen.hashes.searchsorted(new_hashes, side="right")
+        hashes = np.insert(frozen.hashes, at, new_hashes)
+        hash_nodes = np.insert(frozen.hash_nodes, at, new_ids_by_hash)
+        new_parents = np.array(self._parent, dtype=np.int64)
+        order = np.argsort(new_parents, kind="stable")
+        grown = np.zeros(total + 1, dtype=np.int64)
+        grown[:len(frozen.child_start)] = frozen.child_start
+        grown[len(frozen.child_start):] = frozen.child_start[-1]
+        kids = np.insert(frozen.child_ids, grown[new_parents[order] + 1],
+                         new_ids[order]).astype(np.int32)
+        counts = np.bincount(new_parents, minlength=total)
+        child_start = grown + np.concatenate([[0], np.cumsum(counts)])
         implicit = {nid: path for nid, path in frozen.implicit.items()
                     if nid not in self._claimed}
         for i, (index, path) in enumerate(zip(self._entry, self._paths, strict=True)):

@@ -27,6 +27,15 @@ from famfs.log import EntryHead
 from famfs.omf.log import FileEntry, MkdirEntry
 
 
+class EntrySource(Protocol):
+    """Where a namespace reads the entries its frozen nodes came from (famfs.log.MetadataLog
+    is one), for entries a replay has checked already."""
+
+    def entry_head(self, index: int) -> EntryHead: ...
+
+    def file_entry(self, index: int) -> FileEntry: ...
+
+
 class Node:
     """A name in the filesystem. `index` is the log entry that made it (None: implicit);
     `mode` holds permission bits only."""
@@ -50,9 +59,9 @@ class Node:
 
 class Directory(Node):
     """A directory; `children` (name -> Node, in the order the log made them) is filled on
-    first use."""
+    first use. New children go in through `adopt`, which keeps `subdirs` counted."""
 
-    __slots__ = ("_children", "_load")
+    __slots__ = ("_children", "_load", "_subdirs")
 
     def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None,
                  children: dict[str, Node] | None = None,
@@ -60,6 +69,7 @@ class Directory(Node):
         super().__init__(relpath, mode, uid, gid, index)
         self._load = load
         self._children = children if children is not None or load is not None else {}
+        self._subdirs: int | None = None
 
     @property
     def children(self) -> dict[str, Node]:
@@ -75,18 +85,31 @@ class Directory(Node):
         """Whether `children` has been filled already."""
         return self._children is not None
 
+    @property
+    def subdirs(self) -> int:
+        """How many children are directories."""
+        if self._subdirs is None:
+            self._subdirs = sum(1 for c in self.children.values() if isinstance(c, Directory))
+        return self._subdirs
+
+    def adopt(self, node: Node) -> None:
+        """Add `node` to the children."""
+        self.children[node.name] = node
+        if self._subdirs is not None and isinstance(node, Directory):
+            self._subdirs += 1
+
 
 class File(Node):
     """A file; its log entry (`entry`, with the map) is decoded on first use."""
 
-    __slots__ = ("_entry", "_load", "_size", "_flags")
+    __slots__ = ("_entry", "_source", "_size", "_flags")
 
     def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None,
-                 entry: FileEntry | None = None, load: Callable[[], FileEntry] | None = None,
+                 entry: FileEntry | None = None, source: EntrySource | None = None,
                  size: int = 0, flags: int = 0) -> None:
         super().__init__(relpath, mode, uid, gid, index)
         self._entry = entry
-        self._load = load
+        self._source = source
         self._size = size
         self._flags = flags
 
@@ -94,15 +117,14 @@ class File(Node):
     def entry(self) -> FileEntry:
         e = self._entry
         if e is None:
-            assert self._load is not None, "file node without an entry"
-            e = self._entry = self._load()
-            self._load = None
+            assert self._source is not None and self.index is not None, \
+                "file node without an entry"
+            e = self._entry = self._source.file_entry(self.index)
         return e
 
     @entry.setter
     def entry(self, value: FileEntry) -> None:
         self._entry = value
-        self._load = None
 
     @property
     def size(self) -> int:
@@ -123,15 +145,6 @@ class Conflict:
     index: int
     relpath: str
     reason: str
-
-
-class EntrySource(Protocol):
-    """Where a namespace reads the entries its frozen nodes came from (famfs.log.MetadataLog
-    is one), for entries a replay has checked already."""
-
-    def entry_head(self, index: int) -> EntryHead: ...
-
-    def file_entry(self, index: int) -> FileEntry: ...
 
 
 def path_hash(raw: bytes) -> int:
@@ -298,10 +311,8 @@ class Namespace:
                 node = Directory(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
                                  load=lambda: self._load_children(nid))
             else:
-                source = self.source
                 node = File(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
-                            load=lambda: source.file_entry(index), size=head.size,
-                            flags=head.flags)
+                            source=self.source, size=head.size, flags=head.flags)
         self._made[nid] = node
         return node
 
@@ -316,7 +327,7 @@ class Namespace:
         """Node `nid` was just added: put its object in its parent's loaded children."""
         parent = self._made.get(self._parent_of(nid))
         if isinstance(parent, Directory) and parent.loaded:
-            parent.children[node.name] = node
+            parent.adopt(node)
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -419,15 +430,12 @@ class Namespace:
             if is_dir:
                 node = Directory(relpath, mode & 0o7777, uid, gid, index, children={})
             else:
-                source = self.source
                 node = File(relpath, mode & 0o7777, uid, gid, index, entry=payload,
-                            load=None if payload is not None or source is None
-                            else (lambda: source.file_entry(index)), size=size,
-                            flags=flags)
+                            source=self.source, size=size, flags=flags)
             self._made[nid] = node
             if listed:
                 assert isinstance(up, Directory)
-                up.children[node.name] = node
+                up.adopt(node)
         return nid
 
     def _claim(self, nid: int, index: int, mode: int, uid: int, gid: int) -> int:

@@ -291,7 +291,16 @@ class FamfsOperations:
     def stat(self, inode: Inode) -> Stat:
         uid, gid = inode.owner()
         if inode.is_dir:
-            subdirs = sum(1 for _, c in self._children(inode) if c.is_dir)
+            node = inode.node
+            if isinstance(node, Directory):
+                subdirs = node.subdirs
+                if inode.nodeid == ROOT_ID:
+                    # .meta is a directory of the mount's own; a logged one of that name is
+                    # not shown.
+                    logged = node.children.get(META_DIR)
+                    subdirs += 0 if isinstance(logged, Directory) else 1
+            else:
+                subdirs = sum(1 for _, c in self._children(inode) if c.is_dir)
             nlink, size = 2 + subdirs, 0
         else:
             nlink, size = 1, inode.file_size()

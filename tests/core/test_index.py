@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from replay_helpers import snapshot
 
 from famfs.errors import CorruptError
 from famfs.fs import index
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
-from famfs.fs.namespace import Directory, File
+from famfs.fs.namespace import File
 from famfs.omf.fmap import FileMap, SimpleExtent
 from famfs.omf.layout import LOG_OFFSET, MiB, data_start
 from famfs.omf.log import FileEntry, MkdirEntry, encode_entry, entry_offset
@@ -34,27 +35,6 @@ def index_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FAMFS_INDEX_MIN_ENTRIES", "1")
     monkeypatch.delenv("FAMFS_INDEX", raising=False)
     return where
-
-
-def snapshot(fs: Filesystem) -> dict[str, object]:
-    """Everything a replay builds, in a form two replays can be compared by."""
-    nodes = []
-    for node in fs.namespace.walk():
-        if isinstance(node, File):
-            nodes.append(("file", node.relpath, node.mode, node.uid, node.gid, node.index,
-                          node.size, node.entry))
-        else:
-            assert isinstance(node, Directory)
-            nodes.append(("dir", node.relpath, node.mode, node.uid, node.gid, node.index,
-                          tuple(node.children)))
-    ns = fs.namespace
-    return {
-        "nodes": nodes, "files": ns.files, "directories": ns.directories,
-        "file_bytes": ns.file_bytes, "conflicts": list(ns.conflicts),
-        "collisions": list(fs.collisions), "applied": fs.applied,
-        "runs": {d: m.runs() for d, m in fs.allocator.maps.items()},
-        "devices": dict(fs.device_sizes),
-    }
 
 
 def full_replay(path: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:

@@ -107,8 +107,7 @@ class MetadataLog:
         buf = self.device.buf
         off = self.base + entry_offset(first)
         blob = b"".join(encode_entry(first + i, p) for i, p in enumerate(payloads))
-        for i in range(len(payloads)):
-            decode_entry(blob, first + i, i * LOG_ENTRY_SIZE)
+        _check_decodes(blob, first, len(payloads))
         self.device.pwrite(off, blob)
         end = first + len(payloads)
         counters = end.to_bytes(8, "little") * 2
@@ -133,9 +132,7 @@ class MetadataLog:
         blob = records.tobytes()
         records["crc"] = np.array(crc_column(blob, 0, count), dtype=np.uint64)
         blob = records.tobytes()
-        table = decode_entries(blob, 0, first, count)
-        for pos in table.slow.tolist():
-            decode_entry(blob, first + pos, pos * LOG_ENTRY_SIZE)
+        _check_decodes(blob, first, count)
         self.device.pwrite(self.base + entry_offset(first), blob)
         end = first + count
         pos = self.base + COUNTERS_OFFSET
@@ -145,3 +142,14 @@ class MetadataLog:
     def flush(self) -> None:
         """Make the log durable (msync of the log region)."""
         self.device.flush(self.base, self.sb.log_len)
+
+
+def _check_decodes(blob: bytes, first: int, count: int) -> None:
+    """Raise what decode_entry would raise for any of the `count` entries in `blob` (slots
+    from `first`): the bulk checks pass most of them, the rest are decoded one by one."""
+    if count < 16:
+        for i in range(count):
+            decode_entry(blob, first + i, i * LOG_ENTRY_SIZE)
+        return
+    for pos in decode_entries(blob, 0, first, count).slow.tolist():
+        decode_entry(blob, first + pos, pos * LOG_ENTRY_SIZE)

@@ -661,8 +661,14 @@ class Filesystem:
         self.log.flush()
         out: dict[int, File] = {}
         try:
+            extents = [(i, ext.devindex, ext.offset, ext.length) for i, node in enumerate(nodes)
+                       for ext in node.entry.fmap.all_extents()]
+            rows = np.array(extents, dtype=np.int64).reshape(-1, 4)
+            au = self.sb.alloc_unit
+            self.allocator.mark_runs(rows[:, 1], rows[:, 2] // au,
+                                     -(-(rows[:, 2] + rows[:, 3]) // au), rows[:, 0] + first)
             for i, node in enumerate(nodes):
-                made = self._apply(LogEntry(first + i, node.entry), mark=True, checked=True)
+                made = self._apply(LogEntry(first + i, node.entry), mark=False, checked=True)
                 assert isinstance(made, File)
                 out[id(node)] = made
         finally:

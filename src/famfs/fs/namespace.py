@@ -295,10 +295,17 @@ class Namespace:
     # --- node objects -------------------------------------------------------------------
 
     def node(self, nid: int) -> Node:
-        """The Node object of node id `nid` (made once)."""
+        """The Node object of node id `nid` (one object per node). Directories are kept by
+        id; a file lives only in its parent's children, which are listed for it."""
         made = self._made.get(nid)
         if made is not None:
             return made
+        if not self._is_dir_of(nid):
+            parent = self.node(self._parent_of(nid))
+            assert isinstance(parent, Directory)
+            found = parent.children.get(self._path_of(nid).rpartition("/")[2])
+            assert found is not None, f"node {nid} is missing from its directory"
+            return found
         index = self._entry_of(nid)
         node: Node
         if index < 0:
@@ -307,19 +314,22 @@ class Namespace:
         else:
             assert self.source is not None
             head = self.source.entry_head(index)
-            if head.is_dir:
-                node = Directory(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
-                                 load=lambda: self._load_children(nid))
-            else:
-                node = File(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
-                            source=self.source, size=head.size, flags=head.flags)
+            node = Directory(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
+                             load=lambda: self._load_children(nid))
         self._made[nid] = node
         return node
+
+    def _file_node(self, nid: int) -> File:
+        index = self._entry_of(nid)
+        assert self.source is not None
+        head = self.source.entry_head(index)
+        return File(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
+                    source=self.source, size=head.size, flags=head.flags)
 
     def _load_children(self, nid: int) -> dict[str, Node]:
         out: dict[str, Node] = {}
         for child in self.children_ids(nid):
-            node = self.node(child)
+            node = self.node(child) if self._is_dir_of(child) else self._file_node(child)
             out[node.name] = node
         return out
 
@@ -381,8 +391,8 @@ class Namespace:
     def add(self, index: int, is_dir: bool, relpath: str, mode: int, uid: int, gid: int,
             size: int = 0, payload: FileEntry | None = None, flags: int = 0) -> int | None:
         """Add the file or directory of log entry `index`; its node id, or None for a
-        conflict (recorded). Node objects are made only where a made directory has listed
-        its children already, or for a file whose `payload` is given."""
+        conflict (recorded). A node object is made only where its directory has listed its
+        children already (with `payload` as a file's entry)."""
         base = self._base
         by_path = self._by_path
         head, _, _ = relpath.rpartition("/")
@@ -424,18 +434,15 @@ class Namespace:
             self.files += 1
             self.file_bytes += size
         up = self._made.get(parent)
-        listed = isinstance(up, Directory) and up.loaded
-        if listed or payload is not None:
+        if isinstance(up, Directory) and up.loaded:
             node: Node
             if is_dir:
                 node = Directory(relpath, mode & 0o7777, uid, gid, index, children={})
+                self._made[nid] = node
             else:
                 node = File(relpath, mode & 0o7777, uid, gid, index, entry=payload,
                             source=self.source, size=size, flags=flags)
-            self._made[nid] = node
-            if listed:
-                assert isinstance(up, Directory)
-                up.adopt(node)
+            up.adopt(node)
         return nid
 
     def _claim(self, nid: int, index: int, mode: int, uid: int, gid: int) -> int:

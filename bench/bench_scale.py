@@ -63,6 +63,17 @@ with open(sys.argv[1], "rb") as fh:
 print(json.dumps({"open": time.perf_counter() - t0}))
 """
 
+WALK_STAT_SCRIPT = """
+import os, sys, time, json
+t0 = time.perf_counter()
+n = 0
+for top, dirs, files in os.walk(sys.argv[1]):
+    for name in files:
+        os.stat(os.path.join(top, name))
+        n += 1
+print(json.dumps({"seconds": time.perf_counter() - t0, "files": n}))
+"""
+
 STAT_SCRIPT = """
 import os, sys, time, json
 paths = [line.rstrip("\\n") for line in open(sys.argv[1])]
@@ -178,6 +189,9 @@ def measure_size(work: Path, entries: int, quick: bool) -> dict[str, float]:
     with Mount(image, str(mnt)):
         st = json.loads(run(PY, "-c", STAT_SCRIPT, str(paths)).stdout)
     out["stat_rate"] = st["files"] / st["seconds"]
+    with Mount(image, str(mnt)):
+        st = json.loads(run(PY, "-c", WALK_STAT_SCRIPT, str(mnt)).stdout)
+    out["walk_stat_rate"] = st["files"] / st["seconds"]
     os.unlink(image)
     return out
 
@@ -315,15 +329,17 @@ def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
         "![time against log entries](bench-scale-growth.svg)", "",
         "| entries | first open (full replay, writes the index) s | imports ms | famfs.open + "
         "first byte ms | mount to first read s | fsck s | logplay --shadow entries/s | "
-        "ls -lR s | ls -lR files/s | stat files/s | server RSS MB (peak) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "ls -lR s | ls -lR files/s | stat by path files/s | os.walk + stat files/s | server "
+        "RSS MB (peak) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['entries']:,.0f} | {r['first_open']:.2f} | {r['imports'] * 1e3:.0f} | "
             f"{r['open'] * 1e3:.1f} | {r['mount']:.2f} | {r['fsck']:.2f} | "
             f"{r['entries'] / r['shadow']:,.0f} | {r['ls']:.2f} | "
-            f"{r['ls_files'] / r['ls']:,.0f} | {r['stat_rate']:,.0f} | {r['hwm']:.0f} |")
+            f"{r['ls_files'] / r['ls']:,.0f} | {r['stat_rate']:,.0f} | "
+            f"{r['walk_stat_rate']:,.0f} | {r['hwm']:.0f} |")
     lines += ["", "`famfs creat -M` of 20,000 files, by entries already in the log:", "",
               "| entries | seconds |", "|---|---|"]
     lines += [f"| {n:,} | {t:.2f} |" for n, t in sorted(creat.items())]
@@ -369,14 +385,15 @@ def main() -> int:
               f"stat {base_stat:,.0f} files/s")
         head = (f"{'entries':>8} {'build s':>8} {'1st open s':>10} {'imports ms':>10} "
                 f"{'open ms':>8} {'mount s':>8} {'fsck s':>7} {'shadow/s':>9} "
-                f"{'ls -lR s':>9} {'ls f/s':>8} {'stat f/s':>9} {'RSS MB':>7} {'HWM MB':>7}")
+                f"{'ls -lR s':>9} {'ls f/s':>8} {'stat f/s':>9} {'walk f/s':>9} {'RSS MB':>7} "
+                f"{'HWM MB':>7}")
         print(head)
         for r in rows:
             print(f"{r['entries']:8.0f} {r['build']:8.2f} {r['first_open']:10.2f} "
                   f"{r['imports'] * 1e3:10.0f} {r['open'] * 1e3:8.1f} {r['mount']:8.2f} "
                   f"{r['fsck']:7.2f} {r['entries'] / r['shadow']:9,.0f} {r['ls']:9.2f} "
-                  f"{r['ls_files'] / r['ls']:8,.0f} {r['stat_rate']:9,.0f} {r['rss']:7.0f} "
-                  f"{r['hwm']:7.0f}")
+                  f"{r['ls_files'] / r['ls']:8,.0f} {r['stat_rate']:9,.0f} "
+                  f"{r['walk_stat_rate']:9,.0f} {r['rss']:7.0f} {r['hwm']:7.0f}")
         print("creat -M of 20,000 files, by entries already in the log: " + ", ".join(
             f"{n:,}: {t:.2f} s" for n, t in creat.items()))
         print(f"cp -r of {CP_FILES:,} files: empty log {cp_empty:,.0f} files/s, log 90% full "
@@ -391,7 +408,10 @@ def main() -> int:
              f"{big['entries'] / big['shadow']:,.0f}/s"),
             ("ls -lR >= 50,000 files/s", big["ls_files"] / big["ls"] >= 50_000,
              f"{big['ls_files'] / big['ls']:,.0f}/s"),
-            ("stat >= 50,000 files/s", big["stat_rate"] >= 50_000, f"{big['stat_rate']:,.0f}/s"),
+            ("stat >= 50,000 files/s (os.walk + os.stat of every file)",
+             big["walk_stat_rate"] >= 50_000, f"{big['walk_stat_rate']:,.0f}/s"),
+            ("stat >= 50,000 files/s (by path, directories not listed first)",
+             big["stat_rate"] >= 50_000, f"{big['stat_rate']:,.0f}/s"),
             ("creat -M 20,000 into 470,000 <= 1 s", max(creat.values()) <= 1.0,
              f"{creat[max(creat)]:.2f} s"),
             ("mount server RSS <= 400 MB", big["hwm"] <= 400, f"{big['hwm']:.0f} MB"),

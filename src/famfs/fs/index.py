@@ -129,6 +129,13 @@ def log_digest(device: Device, sb: Superblock, start: int, stop: int
             total = int(words.sum(dtype=np.uint64))
             crcs[:] = entry_records(device.buf, offset, count)["crc"]
         return total, crcs
+    return _digest_part(device, offset, crcs), crcs
+
+
+def _digest_part(device: Device, offset: int, crcs: np.ndarray) -> int:
+    """Sum of the len(crcs) entries at device `offset`; their stored CRCs go into `crcs`."""
+    count = len(crcs)
+    total = 0
     raw = bytearray(min(count, _CHUNK_ENTRIES) * LOG_ENTRY_SIZE)
     chunk = np.frombuffer(raw, dtype="<u8")
     done = 0
@@ -142,7 +149,7 @@ def log_digest(device: Device, sb: Superblock, start: int, stop: int
         total = (total + int(words.sum(dtype=np.uint64))) & _MASK64
         crcs[done:done + n] = words.view(ENTRY_DTYPE)["crc"]
         done += n
-    return total, crcs
+    return total
 
 
 def log_sum(device: Device, sb: Superblock, start: int, stop: int) -> int:

@@ -35,6 +35,20 @@ def host_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     return str(path)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Host-local log indexes of the suite's images go to a directory of its own (subprocesses
+    inherit it), not to /var/cache/famfs."""
+    path = tmp_path_factory.mktemp("famfs-index")
+    old = os.environ.get("FAMFS_INDEX_DIR")
+    os.environ["FAMFS_INDEX_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("FAMFS_INDEX_DIR", None)
+    else:
+        os.environ["FAMFS_INDEX_DIR"] = old
+
+
 @pytest.fixture
 def image_path(tmp_path: Path) -> str:
     """Path for a new image file in /dev/shm (removed afterwards)."""

@@ -192,11 +192,11 @@ def test_a_superblock_rewritten_in_place_is_never_served(
         raw[96:104] = struct.pack("<Q", zlib.crc32(bytes(raw[:96])))
         fh.seek(0)
         fh.write(raw)
-    before = os.stat(name).st_mtime_ns
+    before = os.stat(name).st_ino
     with Filesystem(image_path) as fs:
         assert fs.index_entries == 0
         assert fs.sb.device_name.startswith("zzzz")
-    assert os.stat(name).st_mtime_ns != before  # rebuilt
+    assert os.stat(name).st_ino != before  # rebuilt (written anew and renamed into place)
     assert opened(image_path)[1] == full_replay(image_path, monkeypatch)
 
 
@@ -345,3 +345,30 @@ def test_a_fresh_index_and_a_full_replay_always_agree(
         assert seen == full_replay(path, monkeypatch)
     finally:
         Path(path).unlink(missing_ok=True)
+
+
+def test_only_the_most_recently_used_indexes_are_kept(tmp_path: Path, index_env: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    images = [str(tmp_path / f"img{i}") for i in range(4)]
+    for path in images[:3]:
+        mkfs(path, size=data_start(8 * MiB) + 4 * AU)
+        with Filesystem(path, writable=True) as fs:
+            fs.mkdir("d")
+    for age, path in zip((300, 100, 200), images[:3], strict=True):
+        then = (1_700_000_000 - age) * 10 ** 9
+        os.utime(_index_name(path), ns=(then, then))
+    monkeypatch.setattr(index, "KEEP_INDEXES", 2)
+    mkfs(images[3], size=data_start(8 * MiB) + 4 * AU)
+    with Filesystem(images[3], writable=True) as fs:
+        fs.mkdir("d")
+    assert sorted(os.listdir(index_env)) == sorted(
+        os.path.basename(_index_name(p)) for p in (images[1], images[3]))
+
+
+def _index_name(path: str) -> str:
+    """The index file name of `path`, found without opening it as a filesystem (an open
+    would mark the index used)."""
+    from famfs.device import Device
+    from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
+    with Device(path) as dev:
+        return index.index_path(dev, Superblock.decode(dev.buf[:SUPERBLOCK_SIZE]))

@@ -26,6 +26,7 @@ FAMFS_INDEX=0 turns indexes off; logs of fewer than FAMFS_INDEX_MIN_ENTRIES entr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -175,7 +176,11 @@ def load(device: Device, sb: Superblock, header: LogHeader) -> Restored | None:
         return None
     if restored is None:
         return None
-    return restored if _matches_log(restored, device, sb) else None
+    if not _matches_log(restored, device, sb):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(index_path(device, sb))  # used: kept longest by _prune
+    return restored
 
 
 def _read_own_file(path: str) -> mmap.mmap | None:
@@ -289,9 +294,30 @@ def save(device: Device, sb: Superblock, restored: Restored) -> bool:
                 os.close(fd)
             os.unlink(tmp)
             raise
+        _prune(directory)
     except OSError:
         return False
     return True
+
+
+KEEP_INDEXES = 32
+"""Index files kept in the directory; beyond that the ones least recently used go."""
+
+
+def _prune(directory: str) -> None:
+    """Remove this user's least recently used index files beyond KEEP_INDEXES (an index of an
+    image that is gone is never used again)."""
+    found = []
+    with os.scandir(directory) as it:
+        for item in it:
+            if item.name.endswith(".idx") and item.is_file(follow_symlinks=False):
+                st = item.stat(follow_symlinks=False)
+                if st.st_uid == os.geteuid():
+                    found.append((st.st_mtime_ns, item.path))
+    found.sort()
+    for _, path in found[:max(0, len(found) - KEEP_INDEXES)]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _encode(device: Device, sb: Superblock, restored: Restored) -> bytes:

@@ -108,6 +108,15 @@ def famfs(*args: str) -> list[str]:
     return [PY, "-m", "famfs", *args]
 
 
+def env_with(src: str | None) -> dict[str, str] | None:
+    """The environment that runs the famfs of source tree `src` (None: this one)."""
+    if src is None:
+        return None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src
+    return env
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -229,6 +238,35 @@ def measure_cp(work: Path, entries: int) -> float:
     return CP_FILES / elapsed
 
 
+def compare(work: Path, entries: int, src: str) -> list[tuple[str, float, float]]:
+    """(what, seconds here, seconds with the famfs of `src`) at a log of `entries` entries:
+    famfs.open + first byte, fsck, creat -M of 20,000 files, cp -r of 10,000 files. Each
+    command of either code runs on an image of its own, built the same way."""
+    out = []
+    tree = work / "cp-tree"
+    rows: dict[str, list[float]] = {"open": [], "fsck": [], "creat": [], "cp": []}
+    for code in (None, src):
+        env = env_with(code)
+        image = str(work / "compare.img")
+        dirs, files = scale_image.build(image, entries, dirs_for(entries),
+                                        spare_files=CREAT_FILES + CP_FILES + 200)
+        target = scale_image.file_path(dirs, files - 1)
+        run(*famfs("fsck", image), env=env)  # the first open (writes the index here)
+        opened = json.loads(run(PY, "-c", OPEN_SCRIPT, f"{image}:{target}", env=env).stdout)
+        rows["open"].append(opened["open"])
+        rows["fsck"].append(timed(*famfs("fsck", image), env=env))
+        run(*famfs("mkdir", f"{image}:new"), env=env)
+        args: list[str] = []
+        for i in range(CREAT_FILES):
+            args += ["-M", f"{image}:new/f{i},4k"]
+        rows["creat"].append(timed(*famfs("creat", *args), env=env))
+        rows["cp"].append(timed(*famfs("cp", "-r", str(tree), f"{image}:tree"), env=env))
+        os.unlink(image)
+    for what, (mine, theirs) in rows.items():
+        out.append((what, mine, theirs))
+    return out
+
+
 def baseline_tree(work: Path, files: int) -> tuple[float, float]:
     """(ls -lR files/s, stat files/s) of a real tmpfs tree."""
     tree = work / "plain-tree"
@@ -251,7 +289,7 @@ def baseline_tree(work: Path, files: int) -> tuple[float, float]:
 def svg_plot(rows: list[dict[str, float]], creat: dict[int, float], path: str) -> None:
     """Log-log plot of seconds against log entries, one line per operation."""
     import math
-    width, height, left, bottom, top, right = 640, 400, 70, 50, 20, 150
+    width, height, left, bottom, top, right = 760, 400, 70, 50, 20, 230
     xs = (3.0, 6.0)
     ys = (-3.0, 2.0)
 
@@ -266,7 +304,7 @@ def svg_plot(rows: list[dict[str, float]], creat: dict[int, float], path: str) -
         "famfs.open + 1st byte": ("#1f77b4", [(r["entries"], r["open"]) for r in rows]),
         "mount to 1st read": ("#ff7f0e", [(r["entries"], r["mount"]) for r in rows]),
         "fsck": ("#2ca02c", [(r["entries"], r["fsck"]) for r in rows]),
-        "ls -lR (whole tree)": ("#d62728", [(r["entries"], r["ls"]) for r in rows]),
+        "ls -lR of every file": ("#d62728", [(r["entries"], r["ls"]) for r in rows]),
         "creat -M 20,000": ("#9467bd", sorted(creat.items())),
     }
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -285,6 +323,9 @@ def svg_plot(rows: list[dict[str, float]], creat: dict[int, float], path: str) -
                      f'text-anchor="end">{label}</text>')
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" '
                  f'text-anchor="middle">log entries</text>')
+    parts.append(f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
+                 f'transform="rotate(-90 14 {(top + height - bottom) / 2})">seconds, one '
+                 f'fresh command</text>')
     for i, (name, (color, points)) in enumerate(series.items()):
         pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
         parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
@@ -400,6 +441,11 @@ def main() -> int:
     parser.add_argument("--cp-full", type=int, default=int(FULL * 0.9),
                         help="entries in the log of the second cp -r")
     parser.add_argument("--dir", default="/dev/shm")
+    parser.add_argument("--baseline-src", default="",
+                        help="also run open, fsck, creat and cp at 460,000 entries with the "
+                             "famfs of this source tree (e.g. a checkout of main's src)")
+    parser.add_argument("--only-compare", action="store_true",
+                        help="with --baseline-src: only that comparison")
     args = parser.parse_args()
     os.environ.setdefault("FAMFS_SYSTEM_UUID", str(uuid.uuid4()))
     work = Path(tempfile.mkdtemp(prefix="pyfamfs-scale-", dir=args.dir))
@@ -411,6 +457,15 @@ def main() -> int:
         plain_open = median([json.loads(run(PY, "-c", PLAIN_SCRIPT, str(plain)).stdout)["open"]
                              for _ in range(3)])
         base_ls, base_stat = baseline_tree(work, 20_000)
+        if args.baseline_src:
+            measure_cp(work, 1)  # makes the source tree
+            table = compare(work, 460_000, args.baseline_src)
+            print(f"at 460,000 entries, this code against {args.baseline_src} (same run, "
+                  f"load average {os.getloadavg()[0]:.1f}):")
+            for what, mine, theirs in table:
+                print(f"  {what:6} {mine:8.3f} s  vs {theirs:8.3f} s   x{theirs / mine:.1f}")
+            if args.only_compare:
+                return 0
         rows = [measure_size(work, int(n), args.quick) for n in args.sizes.split(",")]
         creat = {int(n): measure_creat(work, int(n)) for n in args.creat_sizes.split(",")}
         cp_empty = measure_cp(work, 0)

@@ -24,4 +24,5 @@ def snapshot(fs: Filesystem) -> dict[str, object]:
         "collisions": list(fs.collisions), "applied": fs.applied,
         "runs": {d: m.runs() for d, m in fs.allocator.maps.items()},
         "devices": dict(fs.device_sizes),
+        "members": [(m.index, m.uuid, m.size) for m in fs.devices],
     }

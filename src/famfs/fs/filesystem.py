@@ -46,7 +46,7 @@ from famfs.errors import (
     RoleError,
     UsageError,
 )
-from famfs.fs import index
+from famfs.fs import index as log_index
 from famfs.fs.devices import DeviceTable
 from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
@@ -203,8 +203,8 @@ class Filesystem:
             self._replayed_sum = 0
             """64-bit sum of the bytes of entries [0, applied) as they were replayed."""
             head = self.log.header()
-            if index.enabled(head.next_index):
-                restored = index.load(self.device, self.sb, head)
+            if log_index.enabled(head.next_index):
+                restored = log_index.load(self.device, self.sb, head)
                 if restored is not None:
                     self._restore(restored)
             self.refresh()
@@ -256,14 +256,12 @@ class Filesystem:
 
     # --- replay -------------------------------------------------------------------------
 
-    def _restore(self, restored: index.Restored) -> None:
+    def _restore(self, restored: log_index.Restored) -> None:
         """Take the replay of entries [0, restored.entries) from a checked index."""
         self.namespace = Namespace(frozen=restored.nodes, source=self.log,
                                    counts=restored.counts, conflicts=restored.conflicts)
-        for dev, size in sorted(restored.device_sizes.items()):
-            if dev != 0:
-                self.device_sizes[dev] = size
-                self.allocator.add_device(dev, size)
+        for dev, (dev_uuid, size) in sorted(restored.devices.items()):
+            self._register_device(dev, dev_uuid, size)
         for dev, (starts, ends) in restored.runs.items():
             space = self.allocator.maps.get(dev)
             if space is not None:
@@ -276,17 +274,17 @@ class Filesystem:
     def save_index(self) -> bool:
         """Write the host-local index of the entries replayed so far (a no-op for logs too
         small to index, or when the index directory cannot be used)."""
-        if not index.enabled(self.applied) or self.applied <= self._indexed:
+        if not log_index.enabled(self.applied) or self.applied <= self._indexed:
             return False
         ns = self.namespace
-        restored = index.Restored(
+        restored = log_index.Restored(
             entries=self.applied, log_sum=self._replayed_sum, nodes=ns.freeze(),
             counts=(ns.files, ns.directories, ns.file_bytes), conflicts=list(ns.conflicts),
             collisions=list(self.allocator.collisions),
-            device_sizes={k: v for k, v in self.device_sizes.items() if k != 0},
+            devices={m.index: (m.uuid, m.size) for m in self.devices if m.index != 0},
             runs={dev: (space.starts, space.ends) for dev, space in self.allocator.maps.items()},
             crcs=self._index_crcs)
-        if index.save(self.device, self.sb, restored):
+        if log_index.save(self.device, self.sb, restored):
             self._indexed = self.applied
             self._index_crcs = None
             return True
@@ -296,7 +294,7 @@ class Filesystem:
         """Add the bytes of entries [start, stop), just applied, to the replayed sum."""
         if stop > start:
             self._replayed_sum = (self._replayed_sum +
-                                  index.log_sum(self.device, self.sb, start, stop)) % (1 << 64)
+                                  log_index.log_sum(self.device, self.sb, start, stop)) % (1 << 64)
 
     def refresh(self) -> ReplayStats:
         """Replay log entries appended since the last replay. Idempotent."""
@@ -426,9 +424,14 @@ class Filesystem:
             raise CorruptError("log entry", "dd_size",
                                f"{dev.size:#x} bytes is more than {MAX_ALLOC_UNITS} allocation "
                                f"units", index)
-        self.device_sizes[dev.index] = dev.size
-        self.devices.add(dev.index, dev_uuid, dev.size)
-        self.allocator.add_device(dev.index, dev.size)
+        self._register_device(dev.index, dev_uuid, dev.size)
+
+    def _register_device(self, devindex: int, dev_uuid: uuid.UUID, size: int) -> None:
+        """Device `devindex` of `size` bytes, known by `dev_uuid`, is part of this famfs (from
+        its checked ADD_DAXDEV entry, or from an index of the log)."""
+        self.device_sizes[devindex] = size
+        self.devices.add(devindex, dev_uuid, size)
+        self.allocator.add_device(devindex, size)
 
     # --- roles --------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ import os
 import stat
 import struct
 import tempfile
+import uuid
 import zlib
 from dataclasses import dataclass, field
 
@@ -46,7 +47,7 @@ from famfs.omf.log import ENTRY_DTYPE, LogHeader, entry_offset, entry_records
 from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
 
 INDEX_MAGIC = b"FAMFSIDX"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _HEAD = struct.Struct("<8sII")
 """magic, version, length of the JSON description that follows."""
 _TRAILER = struct.Struct("<I")
@@ -101,7 +102,8 @@ class Restored:
     """(files, directories, bytes in files)."""
     conflicts: list[Conflict]
     collisions: list[Collision]
-    device_sizes: dict[int, int]
+    devices: dict[int, tuple[uuid.UUID, int]]
+    """Devices the log added (index: (UUID, bytes)); device 0 is the primary."""
     runs: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
     """Used AU runs by device index: (starts, ends)."""
     crcs: np.ndarray | None = None
@@ -251,7 +253,7 @@ def _decode(raw: mmap.mmap, device: Device, sb: Superblock, header: LogHeader) -
         conflicts=[Conflict(int(i), str(p), str(r)) for i, p, r in meta["conflicts"]],
         collisions=[Collision(int(d), int(o), int(i), int(n)) for d, o, i, n
                     in meta["collisions"]],
-        device_sizes={int(k): int(v) for k, v in meta["devices"].items()},
+        devices={int(k): (uuid.UUID(u), int(n)) for k, (u, n) in meta["devices"].items()},
         runs=runs, crcs=crcs)
     return restored
 
@@ -339,7 +341,7 @@ def _encode(device: Device, sb: Superblock, restored: Restored) -> bytes:
         "conflicts": [[c.index, c.relpath, c.reason] for c in restored.conflicts],
         "collisions": [[c.devindex, c.offset, c.entry_index, c.length]
                        for c in restored.collisions],
-        "devices": {str(k): v for k, v in restored.device_sizes.items()},
+        "devices": {str(k): [str(u), n] for k, (u, n) in restored.devices.items()},
         "implicit": sorted([n, p] for n, p in nodes.implicit.items()),
         "runs": sorted(restored.runs),
     }

@@ -380,9 +380,25 @@ SECTION = "# Benchmarks: half a million files"
 """First line of this benchmark's section of docs/benchmarks.md (kept to the end of the file)."""
 
 
+COMPARED = {"open": "famfs.open + first byte (fresh process, after imports)",
+            "fsck": "famfs fsck", "creat": "famfs creat -M of 20,000 files",
+            "cp": f"famfs cp -r of {CP_FILES:,} files"}
+
+
+def compare_lines(compared: list[tuple[str, float, float]], load: float) -> list[str]:
+    out = ["## Against the famfs before the index, same run", "",
+           f"At 460,000 entries, each command on an image of its own; `--baseline-src` names "
+           f"the other source tree (load average {load:.1f}).", "",
+           "| command | this famfs s | before s | speed-up |", "|---|---|---|---|"]
+    out += [f"| {COMPARED[what]} | {mine:.3f} | {theirs:.3f} | x{theirs / mine:.1f} |"
+            for what, mine, theirs in compared]
+    return out + [""]
+
+
 def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
                cp: tuple[float, float], checks: list[tuple[str, bool, str]],
-               baselines: tuple[float, float, float, float]) -> None:
+               baselines: tuple[float, float, float, float],
+               compared: list[tuple[str, float, float]]) -> None:
     python_start, plain_open, base_ls, base_stat = baselines
     lines = [
         SECTION, "",
@@ -421,6 +437,8 @@ def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
     lines += [f"| {n:,} | {t:.2f} |" for n, t in sorted(creat.items())]
     lines += ["", f"`famfs cp -r` of {CP_FILES:,} small files: {cp[0]:,.0f} files/s into an "
               f"empty log, {cp[1]:,.0f} files/s into a log 90% full.", ""]
+    if compared:
+        lines += compare_lines(compared, os.getloadavg()[0])
     lines += NOTES.strip("\n").splitlines() + [""]
     path = DOCS / "benchmarks.md"
     text = path.read_text() if path.exists() else ""
@@ -457,6 +475,7 @@ def main() -> int:
         plain_open = median([json.loads(run(PY, "-c", PLAIN_SCRIPT, str(plain)).stdout)["open"]
                              for _ in range(3)])
         base_ls, base_stat = baseline_tree(work, 20_000)
+        table: list[tuple[str, float, float]] = []
         if args.baseline_src:
             measure_cp(work, 1)  # makes the source tree
             table = compare(work, 460_000, args.baseline_src)
@@ -518,7 +537,7 @@ def main() -> int:
         if args.write_docs:
             svg_plot(rows, creat, str(DOCS / "bench-scale-growth.svg"))
             write_docs(rows, creat, (cp_empty, cp_full), checks, (python_start, plain_open,
-                                                                   base_ls, base_stat))
+                                                                   base_ls, base_stat), table)
             print("wrote docs/benchmarks.md (scale section) and docs/bench-scale-growth.svg")
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows, "creat": creat,

@@ -372,3 +372,13 @@ def _index_name(path: str) -> str:
     from famfs.omf.superblock import SUPERBLOCK_SIZE, Superblock
     with Device(path) as dev:
         return index.index_path(dev, Superblock.decode(dev.buf[:SUPERBLOCK_SIZE]))
+
+
+def test_a_file_created_over_an_index_keeps_its_entry_after_close(image_path: str) -> None:
+    make_tree(image_path)
+    with Filesystem(image_path, writable=True) as fs:
+        assert fs.index_entries > 0
+        made = fs.create_file("a/b/late", 5000)
+        found = fs.file("a/b/late")
+    assert found is made
+    assert made.entry.size == 5000 and made.entry.fmap.extents

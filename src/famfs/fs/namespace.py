@@ -392,7 +392,7 @@ class Namespace:
             size: int = 0, payload: FileEntry | None = None, flags: int = 0) -> int | None:
         """Add the file or directory of log entry `index`; its node id, or None for a
         conflict (recorded). A node object is made only where its directory has listed its
-        children already (with `payload` as a file's entry)."""
+        children already; a file given with its `payload` has its directory listed first."""
         base = self._base
         by_path = self._by_path
         head, _, _ = relpath.rpartition("/")
@@ -417,6 +417,12 @@ class Namespace:
                 return self._claim(existing, index, mode, uid, gid)
             self.conflicts.append(Conflict(index, relpath, "path exists already"))
             return None
+        if payload is not None:
+            # The caller gets this file's node with its entry: its directory lists its
+            # children now (before the file is added), so that the node made here is the one.
+            directory = self.node(parent)
+            assert isinstance(directory, Directory)
+            directory.children  # noqa: B018
         nid = base + len(self._entry)
         self._entry.append(index)
         self._parent.append(parent)

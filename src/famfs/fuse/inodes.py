@@ -87,8 +87,7 @@ class Inode:
     @property
     def read_only_everywhere(self) -> bool:
         """Whether the log marks this file read-only on all hosts (FILE_FLAG_ALL_HOSTS_RO)."""
-        return isinstance(self.node, File) and bool(self.node.entry.flags
-                                                     & FILE_FLAG_ALL_HOSTS_RO)
+        return isinstance(self.node, File) and bool(self.node.flags & FILE_FLAG_ALL_HOSTS_RO)
 
     def file_mode(self) -> int:
         """Full st_mode: type bits and permission bits. A file read-only on all hosts never

@@ -211,6 +211,8 @@ class Namespace:
         self._claimed: dict[int, int] = {}
         """Frozen implicit directories given an entry since (node -> log index)."""
         self._added_children: dict[int, list[int]] = {}
+        self._not_frozen: set[str] = set()
+        """Paths the frozen table was searched for and does not have (it never changes)."""
         self._made: dict[int, Node] = {}
         self.root = Directory("", root_mode, root_uid, root_gid, None,
                               load=lambda: self._load_children(ROOT))
@@ -257,7 +259,7 @@ class Namespace:
         if nid is not None:
             return nid
         hashes = self.frozen.hashes
-        if not len(hashes) or self.source is None:
+        if not len(hashes) or self.source is None or relpath in self._not_frozen:
             return None
         h = path_hash(os.fsencode(relpath))
         pos = int(hashes.searchsorted(np.uint64(h)))
@@ -267,6 +269,9 @@ class Namespace:
                 self._by_path[relpath] = cand
                 return cand
             pos += 1
+        if len(self._not_frozen) >= 100_000:
+            self._not_frozen.clear()
+        self._not_frozen.add(relpath)
         return None
 
     def children_ids(self, nid: int) -> list[int]:

@@ -1,11 +1,13 @@
 """`famfs mount` and `famfs umount`.
 
-`famfs mount [-r] [--foreground] [--no-follow] [--cache {direct,page}] DEVICE MOUNTPOINT`
-replays the log of DEVICE and serves it on MOUNTPOINT through FUSE. It returns once the mount
-is live (the server keeps running in the background); with --foreground it serves until
-unmounted or interrupted. `famfs umount MOUNTPOINT` unmounts, including a mount whose server
-was killed. As with the reference, `-f`/`--fuse` asks for FUSE (the only mode here) and
-`-F`/`--nofuse` for the standalone kernel module (refused: there is none).
+`famfs mount [-r] [--foreground] [--no-follow] [--no-create] [--cache {direct,page}] DEVICE
+MOUNTPOINT` replays the log of DEVICE and serves it on MOUNTPOINT through FUSE. It returns once
+the mount is live (the server keeps running in the background); with --foreground it serves
+until unmounted or interrupted. On the master, files and directories can be made through the
+mount (--no-create refuses that, as a client does). `famfs umount MOUNTPOINT` unmounts,
+including a mount whose server was killed, and waits until the server has logged the files
+made through the mount and exited. As with the reference, `-f`/`--fuse` asks for FUSE (the
+only mode here) and `-F`/`--nofuse` for the standalone kernel module (refused: there is none).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description="Mount the famfs on DEVICE (an image file or DAX device) at "
                                    "MOUNTPOINT. Every logged file and directory appears with "
                                    "its logged mode, owner and size; .meta/.superblock and "
-                                   ".meta/.log are in the root.")
+                                   ".meta/.log are in the root. On the master, files and "
+                                   "directories can be made through the mount: a directory is "
+                                   "logged at once, a file when it is last closed.")
     p.add_argument("-r", "--readonly", action="store_true", help="mount read-only")
     p.add_argument("-m", "--mmap", action="store_true",
                    help="read the log through a mapping (the default and only way here)")
@@ -35,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-follow", dest="follow", action="store_false",
                    help="on a client, do not pick up new log entries by itself (use famfs "
                         "logplay)")
+    p.add_argument("--no-create", dest="create", action="store_false",
+                   help="on the master, refuse to make files and directories through the "
+                        "mount (make them with famfs creat, cp and mkdir), as a client does")
     p.add_argument("--cache", choices=CACHE_MODES, default="direct",
                    help="direct: no page cache (default); page: use the page cache")
     p.add_argument("-t", "--threads", type=int, default=DEFAULT_WORKERS,
@@ -52,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     u = sub.add_parser("umount", help="unmount a famfs",
                        description="Unmount the famfs at MOUNTPOINT (also one whose server "
-                                   "died). A mounted famfs device may be named instead.")
+                                   "died), then wait until its server has logged the files "
+                                   "made through the mount and exited. A mounted famfs device "
+                                   "may be named instead.")
     u.add_argument("mountpoint", metavar="MOUNTPOINT", help="mount point (or mounted device)")
     u.set_defaults(func=run_umount)
 
@@ -98,7 +107,7 @@ def run_mount(args: argparse.Namespace) -> int:
                              f"{', '.join(PROTOCOL_CHOICES)}")
     req = MountRequest(args.device, args.mountpoint,
                        MountOptions(readonly=args.readonly, cache=args.cache,
-                                    follow=args.follow),
+                                    follow=args.follow, create=args.create),
                        workers=args.threads, famfs_protocol=args.famfs_protocol,
                        log=args.log)
     if args.verbose:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from famfs.errors import FamfsError
 from famfs.fuse import wire
 from famfs.fuse.inodes import Stat
-from famfs.fuse.ops import AttrChanges, DirEntry, FamfsOperations, mode_type
+from famfs.fuse.ops import AttrChanges, DirEntry, FamfsOperations, OpenFile, mode_type
 from famfs.fuse.session import Handler, Reply, Request
 from famfs.fuse.wire import FopenFlag, Opcode, SetattrValid
 
@@ -98,12 +98,7 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
     def open_(req: Request) -> Reply:
         arg = wire.OpenIn.unpack(req.body)
         opened = ops.open(req.nodeid, arg.flags)
-        flags = 0
-        if opened.direct_io:
-            flags |= FopenFlag.DIRECT_IO | FopenFlag.PARALLEL_DIRECT_WRITES
-        if opened.keep_cache:
-            flags |= FopenFlag.KEEP_CACHE
-        return wire.OpenOut(opened.fh, flags).pack()
+        return wire.OpenOut(opened.fh, open_flags(opened)).pack()
 
     read_in = wire.ReadIn.FORMAT
     read_in_size = wire.ReadIn.SIZE
@@ -215,6 +210,56 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         ops.access(req.nodeid, arg.mask, req.header.uid, req.header.gid)
         return None
 
+    def open_flags(opened: OpenFile) -> int:
+        flags = 0
+        if opened.direct_io:
+            flags |= FopenFlag.DIRECT_IO | FopenFlag.PARALLEL_DIRECT_WRITES
+        if opened.keep_cache:
+            flags |= FopenFlag.KEEP_CACHE
+        return flags
+
+    def create(req: Request) -> Reply:
+        arg = wire.CreateIn.unpack(req.body)
+        inode, st, opened = ops.create(req.nodeid, _name(req.body, wire.CreateIn.SIZE),
+                                       arg.flags, arg.mode, req.header.uid, req.header.gid)
+        return entry_of(inode.nodeid, st).pack() + wire.OpenOut(opened.fh,
+                                                                open_flags(opened)).pack()
+
+    def mknod(req: Request) -> Reply:
+        arg = wire.MknodIn.unpack(req.body)
+        inode, st = ops.mknod(req.nodeid, _name(req.body, wire.MknodIn.SIZE), arg.mode,
+                              req.header.uid, req.header.gid)
+        return entry_of(inode.nodeid, st).pack()
+
+    def mkdir(req: Request) -> Reply:
+        arg = wire.MkdirIn.unpack(req.body)
+        inode, st = ops.mkdir(req.nodeid, _name(req.body, wire.MkdirIn.SIZE), arg.mode,
+                              req.header.uid, req.header.gid)
+        return entry_of(inode.nodeid, st).pack()
+
+    def unlink(req: Request) -> Reply:
+        ops.unlink(req.nodeid, _name(req.body))
+        return None
+
+    def renamed(req: Request, newdir: int, flags: int, offset: int) -> Reply:
+        old = wire.cstring(req.body, offset)
+        new = wire.cstring(req.body, offset + len(old) + 1)
+        ops.rename(req.nodeid, os.fsdecode(old), newdir, os.fsdecode(new), flags)
+        return None
+
+    def rename(req: Request) -> Reply:
+        arg = wire.RenameIn.unpack(req.body)
+        return renamed(req, arg.newdir, 0, wire.RenameIn.SIZE)
+
+    def rename2(req: Request) -> Reply:
+        arg = wire.Rename2In.unpack(req.body)
+        return renamed(req, arg.newdir, arg.flags, wire.Rename2In.SIZE)
+
+    def fallocate(req: Request) -> Reply:
+        arg = wire.FallocateIn.unpack(req.body)
+        ops.fallocate(req.nodeid, arg.offset, arg.length, arg.mode)
+        return None
+
     def refused(operation: str) -> Handler:
         def handler(req: Request) -> Reply:
             ops.refuse(operation)
@@ -242,18 +287,18 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         Opcode.GETXATTR: getxattr,
         Opcode.LISTXATTR: listxattr,
         Opcode.ACCESS: access,
-        Opcode.CREATE: refused("create"),
-        Opcode.MKNOD: refused("mknod"),
-        Opcode.MKDIR: refused("mkdir"),
+        Opcode.CREATE: create,
+        Opcode.MKNOD: mknod,
+        Opcode.MKDIR: mkdir,
         Opcode.SYMLINK: refused("symlink"),
         Opcode.LINK: refused("link"),
-        Opcode.UNLINK: refused("unlink"),
+        Opcode.UNLINK: unlink,
         Opcode.RMDIR: refused("rmdir"),
-        Opcode.RENAME: refused("rename"),
-        Opcode.RENAME2: refused("rename"),
+        Opcode.RENAME: rename,
+        Opcode.RENAME2: rename2,
         Opcode.SETXATTR: refused("setxattr"),
         Opcode.REMOVEXATTR: refused("removexattr"),
-        Opcode.FALLOCATE: refused("fallocate"),
+        Opcode.FALLOCATE: fallocate,
         Opcode.TMPFILE: refused("tmpfile"),
     }
     return {int(k): v for k, v in table.items()}

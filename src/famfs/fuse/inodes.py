@@ -1,9 +1,11 @@
 """Node ids of a mount and the attributes it holds in memory.
 
-Every name a mount has shown gets a node id for the mount's life (famfs never deletes, so ids are
-never reused and the generation is always 0). The root is node id 1. Attributes start from the
-log (mode, uid, gid, size) and from the mount time (atime, mtime, ctime); SETATTR changes are kept
-here, in memory, and never reach the device.
+Every name a mount has shown gets a node id for the mount's life (ids are never reused, so the
+generation is always 0; a file made through the mount and renamed or removed before it was
+logged keeps its id under its new name, or under none). The root is node id 1. Attributes start
+from the log (mode, uid, gid, size) and from the mount time (atime, mtime, ctime), or from the
+creating call for what the mount made; SETATTR changes of logged files are kept here, in memory,
+and never reach the device.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class Inode:
     """The parsed map (famfs.mapping.MappedFile), made on first open."""
     extent: tuple[int, int, int] | None = field(default=None)
     """(file type, device offset, length) of a metadata file."""
+    pending: object | None = None
+    """A file made through this mount and not logged yet (famfs.fuse.writable.PendingFile):
+    its size is the pending file's, and it has no map to hand out."""
 
     @property
     def is_dir(self) -> bool:
@@ -110,6 +115,9 @@ class Inode:
                 node_gid if self.gid is None else self.gid)
 
     def file_size(self) -> int:
+        pending = self.pending
+        if pending is not None:
+            return pending.size  # type: ignore[attr-defined, no-any-return]
         if isinstance(self.node, File):
             return self.node.size
         return self.size
@@ -157,6 +165,16 @@ class InodeTable:
             elif node is not None and inode.node is not node:
                 inode.node = node
             return inode
+
+    def rekey(self, inode: Inode, key: str | None) -> None:
+        """Show `inode` under path `key` from now on (a pending file renamed), or under no path
+        (`None`: a pending file removed; its node id stays valid for the opens it still has)."""
+        with self._lock:
+            if self._by_key.get(inode.key) is inode:
+                del self._by_key[inode.key]
+            if key is not None:
+                inode.key = key
+                self._by_key[key] = inode
 
     def remember(self, inode: Inode, count: int = 1) -> None:
         """Count `count` kernel lookups of `inode` (FORGET gives them back)."""

@@ -5,16 +5,24 @@ the absolute device path, type `fuse.famfs`, options `fd=N,rootmode=40000,user_i
 allow_other,default_permissions`. The server process holds the /dev/fuse descriptor; when it dies
 without unmounting, the mount point is left stale (stat fails with ENOTCONN) until
 `unmount()` removes it.
+
+While it serves, the server holds a shared flock(2) on the mount point directory underneath the
+mount (taken before mounting, dropped by the kernel when the server exits, killed or not).
+`unmount()` takes that lock exclusively after unmounting, so it returns once the server has
+finished: the files made through the mount are logged by then (a kernel may drop RELEASE
+requests still queued at unmount; the server logs those files when the connection ends).
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, replace
 
 from famfs.errors import FamfsError, UsageError
@@ -34,6 +42,8 @@ MS_NODEV = 4
 MNT_DETACH = 2
 INIT_TIMEOUT_S = 10.0
 SHUTDOWN_TIMEOUT_S = 5.0
+SERVER_EXIT_TIMEOUT_S = 60.0
+"""How long `unmount()` waits for the server to log what it must and exit."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
@@ -132,7 +142,46 @@ def unmount(mountpoint: str) -> str:
                 from None
         else:
             raise MountError(f"umount {target}: {exc.strerror}") from None
+    if not wait_for_server(target):
+        raise MountError(f"{target}: unmounted, but its server is still running after "
+                         f"{SERVER_EXIT_TIMEOUT_S:.0f} s: files made through the mount may not "
+                         f"be logged yet")
     return device
+
+
+def hold_mountpoint(mountpoint: str) -> int:
+    """Open `mountpoint` and hold a shared flock on it for as long as the descriptor (returned)
+    is open: the server's sign that it is still running."""
+    fd = os.open(mountpoint, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def wait_for_server(mountpoint: str, timeout: float = SERVER_EXIT_TIMEOUT_S) -> bool:
+    """Wait until no server holds `mountpoint` (see hold_mountpoint); False after `timeout`
+    seconds."""
+    try:
+        fd = os.open(mountpoint, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.005)
+            except OSError:
+                return True
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -183,6 +232,8 @@ class Server:
         self.maps = MapServer(fs, req.device_paths())
         self.ops = FamfsOperations(fs, req.options, self.maps)
         self.fd = -1
+        self.hold_fd = -1
+        """The mount point held while serving (hold_mountpoint)."""
         self.session: Session | None = None
         self.extension: famfs_ext.FamfsExtension | None = None
         self.stopping = False
@@ -190,6 +241,10 @@ class Server:
 
     def mount(self) -> None:
         """Mount, start the request loop and wait until the kernel's INIT was answered."""
+        try:
+            self.hold_fd = hold_mountpoint(self.req.mountpoint)
+        except OSError as exc:
+            raise MountError(f"{self.req.mountpoint}: {exc.strerror}") from None
         self.fd = fuse_mount(self.req.device, self.req.mountpoint, self.req.options.readonly)
         session = Session(self.fd, standard_handlers(self.ops), workers=self.req.workers,
                           name="famfs")
@@ -228,6 +283,9 @@ class Server:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.hold_fd >= 0:
+            os.close(self.hold_fd)
+            self.hold_fd = -1
 
 
 def _install_extension(session: Session, ops: FamfsOperations, protocol: str

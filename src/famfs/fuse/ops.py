@@ -10,9 +10,12 @@ the device mappings (no copy of file data).
 
 What the mount shows: every logged file and directory with its logged mode, uid, gid and size;
 `.meta/.superblock` (2 MiB, 0444) and `.meta/.log` (log_len bytes; 0644 on the master, 0444 on
-clients) in the root. Nothing creates, removes, renames or resizes anything: those operations
-are refused (see `refuse`). Mode, owner and times may be changed; the change lives in memory for
-the mount's life.
+clients) in the root. On the master (unless `MountOptions.create` is off), new directories and
+files are made through the mount (famfs.fuse.writable): a directory is logged at once, a file
+when its last open handle is released, and until then it is this mount's alone and may be
+written anywhere, resized, renamed or removed. A logged file is never removed, renamed or
+resized (see `refuse` and `REFUSED`). Mode, owner and times of logged files may be changed; the
+change lives in memory for the mount's life.
 
 Namespace updates: on the master, directory operations replay the log when its header says
 entries were appended (the CLI appends to the device directly). On a client, a follower thread
@@ -37,6 +40,13 @@ from famfs.fs.filesystem import Filesystem, ReplayStats
 from famfs.fs.namespace import Directory, File, Node
 from famfs.fuse.inodes import ROOT_ID, Inode, InodeTable, Kind, Stat
 from famfs.fuse.options import CACHE_MODES
+from famfs.fuse.writable import (
+    FALLOC_FL_KEEP_SIZE,
+    RENAME_NOREPLACE,
+    PendingFile,
+    WritableNamespace,
+    is_directory_node,
+)
 from famfs.mapping import map_file
 from famfs.mapping.iomap import IoMap
 from famfs.mapping.mapped import MappedFile
@@ -63,6 +73,9 @@ class MountOptions:
     cache: str = "direct"
     follow: bool = True
     follow_interval: float = 0.2
+    create: bool = True
+    """On the master, make files and directories through the mount (famfs.fuse.writable);
+    off (`famfs mount --no-create`), creating is refused as on a client."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,11 @@ class FamfsOperations:
         self._log_slots = fs.log.header().slots
         self.data_errors = 0
         """Reads and writes answered with an error because the device failed under them."""
+        self.writable: WritableNamespace | None = None
+        """Files and directories made through the mount (None: creating is refused)."""
+        if (self.master and self.options.create and not self.options.readonly
+                and fs.device.writable):
+            self.writable = WritableNamespace(fs, self.inodes, self.lock, self._store)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -164,11 +182,15 @@ class FamfsOperations:
         self._follower.start()
 
     def close(self) -> None:
-        """Stop the follower. The filesystem itself belongs to the caller."""
+        """Stop the follower and log the files made through the mount that are not logged
+        yet (the connection is gone: nothing more can be written to them). The filesystem
+        itself belongs to the caller."""
         self._stop.set()
         if self._follower is not None:
             self._follower.join()
             self._follower = None
+        if self.writable is not None:
+            self.writable.close()
 
     def _follow(self) -> None:
         while not self._stop.wait(self.options.follow_interval):
@@ -249,6 +271,8 @@ class FamfsOperations:
                 if inode.nodeid == ROOT_ID and name == META_DIR:
                     continue
                 out.append((name, self._node_inode(child)))
+            if self.writable is not None:
+                out.extend(self.writable.children(inode.key))
             return out
 
     def _child(self, inode: Inode, name: str) -> Inode | None:
@@ -262,7 +286,9 @@ class FamfsOperations:
             node = inode.node
             assert isinstance(node, Directory)
             child = node.children.get(name)
-            return None if child is None else self._node_inode(child)
+            if child is None:
+                return None if self.writable is None else self.writable.child(inode.key, name)
+            return self._node_inode(child)
 
     def _node_inode(self, node: Node) -> Inode:
         kind = Kind.DIR if isinstance(node, Directory) else Kind.FILE
@@ -337,8 +363,12 @@ class FamfsOperations:
         return self.stat(inode)
 
     def setattr(self, nodeid: int, changes: AttrChanges) -> Stat:
-        """Change mode, owner or times in memory. A size change is refused (EINVAL)."""
+        """Change mode, owner or times in memory. A size change is refused (EINVAL). A file
+        not logged yet may be resized, and its mode and owner are logged with it."""
         inode = self._inode(nodeid)
+        pending = self._pending(nodeid)
+        if pending is not None:
+            return self._setattr_pending(pending, changes)
         if changes.size is not None and changes.size != inode.file_size():
             raise _err(errno.EINVAL, "famfs files cannot be truncated or resized")
         with self.lock:
@@ -356,18 +386,37 @@ class FamfsOperations:
             inode.ctime_ns = changes.ctime_ns if changes.ctime_ns is not None else now
         return self.stat(inode)
 
+    def _setattr_pending(self, pending: PendingFile, changes: AttrChanges) -> Stat:
+        assert self.writable is not None
+        inode = pending.inode
+        if changes.size is not None and changes.size != pending.size:
+            self.writable.resize(pending, changes.size)
+        if changes.mode is not None or changes.uid is not None or changes.gid is not None:
+            self.writable.set_attributes(pending, changes.mode, changes.uid, changes.gid)
+        with self.lock:
+            if changes.atime_ns is not None:
+                inode.atime_ns = changes.atime_ns
+            if changes.mtime_ns is not None:
+                inode.mtime_ns = changes.mtime_ns
+            inode.ctime_ns = changes.ctime_ns if changes.ctime_ns is not None \
+                else time.time_ns()
+        return self.stat(inode)
+
     def access(self, nodeid: int, mask: int, uid: int, gid: int) -> None:
         """access(2) check of `mask` (R_OK | W_OK | X_OK, or F_OK) for `uid`/`gid`."""
         inode = self._inode(nodeid)
         st = self.stat(inode)
         if mask & os.W_OK:
-            if inode.is_dir:  # nothing is created through the mount
-                raise _err(errno.EROFS if self.options.readonly else errno.EACCES)
-            try:
-                self._check_writable(inode)
-            except OperationError as exc:
-                raise _err(errno.EROFS if exc.errno == errno.EROFS else errno.EACCES,
-                           str(exc)) from None
+            if inode.is_dir:
+                if self.writable is None or not is_directory_node(inode):
+                    # nothing is created through this mount (or in .meta)
+                    raise _err(errno.EROFS if self.options.readonly else errno.EACCES)
+            else:
+                try:
+                    self._check_writable(inode)
+                except OperationError as exc:
+                    raise _err(errno.EROFS if exc.errno == errno.EROFS else errno.EACCES,
+                               str(exc)) from None
         if uid == 0:
             if mask & os.X_OK and not st.mode & 0o111 and not inode.is_dir:
                 raise _err(errno.EACCES)
@@ -439,7 +488,12 @@ class FamfsOperations:
             raise _err(errno.EISDIR)
         if flags & os.O_ACCMODE != os.O_RDONLY:
             self._check_writable(inode)
-        self.mapped(inode)
+        pending = self._pending(nodeid)
+        if pending is None or not self._writable().opened(pending):
+            self.mapped(inode)
+        return self._open_file(flags)
+
+    def _open_file(self, flags: int) -> OpenFile:
         if self.options.cache != "direct":
             return OpenFile(0, direct_io=False, keep_cache=True)
         # An O_DIRECT opener never goes through the page cache, and the kernel's direct-I/O
@@ -455,6 +509,10 @@ class FamfsOperations:
     def _fmap_blob(self, inode: Inode) -> bytes:
         blob = inode.fmap_blob
         if blob is None:
+            if inode.pending is not None:
+                # Its map changes as it grows: none is handed out before it is logged, and
+                # a kernel that asks at open falls back to READ and WRITE requests.
+                raise _err(errno.ENODATA, f"{inode.key}: not logged yet, no map")
             if isinstance(inode.node, File):
                 blob = self.maps.fmap_of(inode.node)
             elif inode.kind is Kind.META_FILE:
@@ -468,7 +526,7 @@ class FamfsOperations:
         """The map of file `nodeid` as simple extents only (the newest kernel revision; ENODATA
         for a directory, E2BIG for a file with more chunks than such a map holds)."""
         inode = self._inode(nodeid)
-        if inode.kind not in (Kind.FILE, Kind.META_FILE):
+        if inode.kind not in (Kind.FILE, Kind.META_FILE) or inode.pending is not None:
             raise _err(errno.ENODATA)
         try:
             return self.maps.get_simple_fmap(inode.key)
@@ -539,16 +597,27 @@ class FamfsOperations:
             return [view[offset:offset + size]]
         if inode.is_dir:
             raise _err(errno.EISDIR)
+        pending = self._pending(nodeid)
+        if pending is not None:
+            return self._writable().read(pending, offset, size)
         return [dev.buf[addr:addr + n] for dev, addr, n in self._runs(inode, offset, size)]
 
     def write(self, nodeid: int, offset: int, data: memoryview) -> int:
-        """Write `data` at `offset`, clipped to the file size (a file never grows). Returns the
-        bytes written; ENOSPC if none fit, or if the image's filesystem has no room for them;
-        EIO if the image shrank under the mount."""
+        """Write `data` at `offset`, clipped to the file size (a logged file never grows; one
+        made through the mount and not logged yet grows). Returns the bytes written; ENOSPC if
+        none fit, or if the image's filesystem has no room for them; EIO if the image shrank
+        under the mount."""
         inode = self._inode(nodeid)
         self._check_writable(inode)
         if not len(data):
             return 0
+        pending = self._pending(nodeid)
+        if pending is not None:
+            try:
+                return self._writable().write(pending, offset, data)
+            except OSError:
+                self.data_errors += 1
+                raise
         if offset >= inode.file_size():
             raise _err(errno.ENOSPC, "famfs files cannot grow")
         done = 0
@@ -574,13 +643,19 @@ class FamfsOperations:
     def fsync(self, nodeid: int) -> None:
         """Make the file's data durable and visible to other hosts (msync of its extents)."""
         inode = self._inode(nodeid)
-        if isinstance(inode.node, File):
+        pending = self._pending(nodeid)
+        if pending is not None:
+            self._writable().flush(pending)
+        elif isinstance(inode.node, File):
             self.fs.flush_file(inode.node)
         elif inode.extent is not None:
             self.fs.device.flush(inode.extent[1], inode.extent[2])
 
     def release(self, nodeid: int, fh: int) -> None:
-        """Close of a file handle: nothing to do (no per-open state)."""
+        """Close of a file handle: the last one of a file made through the mount logs it."""
+        pending = self._pending(nodeid)
+        if pending is not None:
+            self._writable().released(pending)
 
     def flush(self, nodeid: int, fh: int) -> None:
         """close(2) of a file descriptor: nothing is buffered here."""
@@ -598,7 +673,7 @@ class FamfsOperations:
 
     def listxattr(self, nodeid: int) -> list[str]:
         inode = self._inode(nodeid)
-        if inode.kind in (Kind.FILE, Kind.META_FILE):
+        if inode.kind in (Kind.FILE, Kind.META_FILE) and inode.pending is None:
             return [FMAP_XATTR]
         if inode.nodeid == ROOT_ID:
             return [LOGPLAY_XATTR] + [daxdev_xattr(i) for i in self.maps.device_indices()]
@@ -642,6 +717,115 @@ class FamfsOperations:
                 self._logplay_probes[pid] = (now, value)
             return value
 
+    # --- making names (famfs.fuse.writable) ----------------------------------------------
+
+    def _pending(self, nodeid: int) -> PendingFile | None:
+        """The file made through this mount, not logged yet, with node id `nodeid`."""
+        writable = self.writable
+        return None if writable is None else writable.pending.get(nodeid)
+
+    def _writable(self, operation: str = "create") -> WritableNamespace:
+        """The writable namespace, or the refusal of `operation` where there is none: EROFS on
+        a read-only mount, EPERM on a client and with --no-create."""
+        if self.writable is not None:
+            return self.writable
+        if self.options.readonly or not self.fs.device.writable:
+            raise _err(errno.EROFS, "the mount is read-only")
+        if not self.master:
+            raise _err(errno.EPERM, f"this host is a client of the famfs on {self.fs.path}: "
+                       f"only its master makes files and directories")
+        raise _err(self.REFUSED.get(operation, errno.EPERM),
+                   f"{operation}: this mount was made with --no-create")
+
+    def _new_name_in(self, parent: int, name: str, operation: str
+                     ) -> tuple[WritableNamespace, Inode]:
+        writable = self._writable(operation)
+        dir_inode = self._inode(parent)
+        if not dir_inode.is_dir:
+            raise _err(errno.ENOTDIR)
+        if len(os.fsencode(name)) > NAME_MAX:
+            raise _err(errno.ENAMETOOLONG)
+        if not is_directory_node(dir_inode):
+            raise _err(errno.EPERM, f"{dir_inode.key}: nothing is made in {META_DIR}")
+        return writable, dir_inode
+
+    def _made(self, inode: Inode) -> tuple[Inode, Stat]:
+        self.inodes.remember(inode)
+        return inode, self.stat(inode)
+
+    def create(self, parent: int, name: str, flags: int, mode: int, uid: int, gid: int
+               ) -> tuple[Inode, Stat, OpenFile]:
+        """CREATE: a new file `name` in `parent`, open (its mode with the umask applied; the
+        caller's uid and gid). It is logged when its last open is released."""
+        writable, dir_inode = self._new_name_in(parent, name, "create")
+        pending = writable.create(dir_inode, name, mode, uid, gid)
+        inode, st = self._made(pending.inode)
+        return inode, st, self._open_file(flags)
+
+    def mknod(self, parent: int, name: str, mode: int, uid: int, gid: int
+              ) -> tuple[Inode, Stat]:
+        """MKNOD of a regular file: an empty file, logged at once. Other types: EPERM."""
+        writable, dir_inode = self._new_name_in(parent, name, "mknod")
+        if not stat.S_ISREG(mode):
+            raise _err(errno.EPERM, "famfs holds regular files and directories only")
+        return self._made(writable.mknod(dir_inode, name, mode, uid, gid))
+
+    def mkdir(self, parent: int, name: str, mode: int, uid: int, gid: int
+              ) -> tuple[Inode, Stat]:
+        """MKDIR: log directory `name` in `parent` now."""
+        writable, dir_inode = self._new_name_in(parent, name, "mkdir")
+        return self._made(writable.mkdir(dir_inode, name, mode, uid, gid))
+
+    def _existing(self, parent: int, name: str) -> Inode:
+        dir_inode = self._inode(parent)
+        if not dir_inode.is_dir:
+            raise _err(errno.ENOTDIR)
+        child = self._child(dir_inode, name)
+        if child is None:
+            raise _err(errno.ENOENT)
+        return child
+
+    def unlink(self, parent: int, name: str) -> None:
+        """UNLINK of a file not logged yet (it never will be); a logged name: EPERM."""
+        writable = self._writable("unlink")
+        child = self._existing(parent, name)
+        pending = child.pending
+        if not isinstance(pending, PendingFile):
+            raise _err(errno.EPERM, f"{child.key}: logged files are never removed")
+        writable.unlink(pending)
+
+    def rename(self, parent: int, name: str, new_parent: int, new_name: str,
+               flags: int = 0) -> None:
+        """RENAME of a file not logged yet, replacing a file not logged yet (not with
+        RENAME_NOREPLACE). Logged names are never renamed or replaced (EPERM, EEXIST);
+        RENAME_EXCHANGE and RENAME_WHITEOUT are EINVAL."""
+        writable = self._writable("rename")
+        if flags & ~RENAME_NOREPLACE:
+            raise _err(errno.EINVAL, f"rename flags {flags:#x} are not supported")
+        child = self._existing(parent, name)
+        pending = child.pending
+        if not isinstance(pending, PendingFile):
+            raise _err(errno.EPERM, f"{child.key}: logged files and directories are never "
+                       f"renamed")
+        _, dir_inode = self._new_name_in(new_parent, new_name, "rename")
+        writable.rename(pending, dir_inode, new_name, bool(flags & RENAME_NOREPLACE))
+
+    def fallocate(self, nodeid: int, offset: int, length: int, mode: int) -> None:
+        """FALLOCATE. A file not logged yet gets exactly the space it lacks (see
+        WritableNamespace.fallocate). A logged file has its space: a range within its size
+        is there already; past it is EFBIG (logged files never grow)."""
+        inode = self._inode(nodeid)
+        self._check_writable(inode)
+        pending = self._pending(nodeid)
+        if pending is not None:
+            self._writable().fallocate(pending, offset, length, mode)
+            return
+        if mode & ~FALLOC_FL_KEEP_SIZE:
+            raise _err(errno.EOPNOTSUPP, f"{inode.key}: fallocate mode {mode:#x} on a logged "
+                       f"file")
+        if offset + length > inode.file_size():
+            raise _err(errno.EFBIG, f"{inode.key}: logged files never grow")
+
     # --- refused by design --------------------------------------------------------------
 
     REFUSED = {
@@ -658,9 +842,10 @@ class FamfsOperations:
         "fallocate": errno.ENOTSUP,
         "tmpfile": errno.EPERM,
     }
-    """Operations famfs does not do through the filesystem, and the errno each gets.
-    Files and directories are created by the famfs CLI, which logs them; nothing is ever
-    removed or renamed."""
+    """Operations famfs does not do through the filesystem, and the errno each gets: all of
+    them where the mount makes nothing (a client, --no-create; there files and directories are
+    created by the famfs CLI, which logs them), the ones that would change logged names
+    everywhere. Nothing logged is ever removed or renamed."""
 
     def refuse(self, operation: str) -> None:
         """Raise the errno for a refused `operation` (nothing on the device changes)."""

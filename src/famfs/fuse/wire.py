@@ -597,6 +597,18 @@ class InterruptIn(_Struct):
     FORMAT, SIZE = _layout("Q")
 
 
+# struct fuse_fallocate_in (32 bytes): 0 fh u64, 8 offset u64, 16 length u64, 24 mode u32,
+#   28 padding u32
+@dataclass
+class FallocateIn(_Struct):
+    fh: int
+    offset: int
+    length: int
+    mode: int
+    padding: int = 0
+    FORMAT, SIZE = _layout("QQQII")
+
+
 # struct fuse_lseek_in (24 bytes): 0 fh u64, 8 offset u64, 16 whence u32, 20 padding u32;
 # struct fuse_lseek_out (8 bytes): 0 offset u64
 @dataclass

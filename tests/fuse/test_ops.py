@@ -196,10 +196,17 @@ def test_directories_report_their_link_count(mp):
 
 # --- refused by design --------------------------------------------------------------------
 
+@pytest.fixture
+def mp_no_create(image, mounter) -> str:
+    return mounter.mount(image, "--no-create")[0]
+
+
 @pytest.mark.parametrize("operation", [
     "create", "create_excl", "mknod", "mkdir", "unlink", "rmdir", "rename", "rename_over",
     "link", "symlink"])
-def test_namespace_changes_are_refused_and_change_nothing(mp, image, operation):
+def test_namespace_changes_are_refused_and_change_nothing_with_no_create(mp_no_create, image,
+                                                                          operation):
+    mp = mp_no_create
     p = lambda name: os.path.join(mp, name)  # noqa: E731
     before = sorted(os.listdir(mp)), sorted(os.listdir(p("d")))
     actions = {

@@ -610,35 +610,57 @@ class Filesystem:
         another process) and the good ones are appended in one batch. Returns the logged
         files in spec order (already-logged ones included); the ones that could not be logged
         are in `reservation.errors`. The held space is given back either way."""
-        if reservation.done:
+        return self.commit_many([reservation])[0]
+
+    def commit_many(self, reservations: Sequence[Reservation]) -> list[list[File]]:
+        """Commit several reservations with one append (see `commit`): one list of logged
+        files per reservation. A grown file whose space cannot be trimmed, or that finds
+        the log full, is left out with the reason in its reservation's `errors`; the others
+        are still logged."""
+        if any(r.done for r in reservations):
             raise UsageError("this reservation was committed or aborted already")
         self.check_master("create files")
         try:
-            if reservation.growing:
-                for node in reservation.pending:
-                    self._trim(reservation, node)
-            self.flush_files(reservation.pending)
+            nodes: list[tuple[Reservation, File]] = []
+            for r in reservations:
+                for node in list(r.pending):
+                    if r.growing:
+                        try:
+                            self._trim(r, node)
+                        except FamfsError as exc:
+                            r.errors.append((node, exc))
+                            continue
+                    nodes.append((r, node))
+            self.flush_files([node for _, node in nodes])
             with self.device.append_lock():
                 self.refresh()
                 good: list[File] = []
-                changed = self.applied != reservation.applied
-                for node in reservation.pending:
-                    problem = self._still_free(node) if changed else None
+                for r, node in nodes:
+                    problem = self._still_free(node) if self.applied != r.applied else None
                     if problem is None:
                         good.append(node)
                     else:
-                        reservation.errors.append((node, problem))
-                logged = self._append_files(good)
+                        r.errors.append((node, problem))
+                head = self.log.header()
+                room = max(0, head.slots - head.next_index)
+                full = LogFullError(f"log full: {head.next_index} of {head.slots} slots used")
+                for node in good[room:]:
+                    next(r for r, n in nodes if n is node).errors.append((node, full))
+                logged = self._append_files(good[:room])
         finally:
-            self._release(reservation.held)
-            reservation.done = True
-        failed = {id(node) for node, _ in reservation.errors}
-        out: list[File] = []
-        for node in reservation.files:
-            if node.index is not None:
-                out.append(node)
-            elif id(node) not in failed:
-                out.append(logged[id(node)])
+            for r in reservations:
+                self._release(r.held)
+                r.done = True
+        out: list[list[File]] = []
+        for r in reservations:
+            failed = {id(node) for node, _ in r.errors}
+            files: list[File] = []
+            for node in r.files:
+                if node.index is not None:
+                    files.append(node)
+                elif id(node) not in failed:
+                    files.append(logged[id(node)])
+            out.append(files)
         return out
 
     def _still_free(self, node: File) -> FamfsError | None:
@@ -693,10 +715,13 @@ class Filesystem:
     # --- files that grow before they are logged -------------------------------------
 
     def reserve_growing(self, relpath: str, mode: int = 0o644, uid: int = 0,
-                        gid: int = 0) -> Reservation:
+                        gid: int = 0, room: int = 0) -> Reservation:
         """A reservation for one new, empty file at `relpath`, to be given room with `grow`
         as it is written and logged by `commit` at its final size (master only). The path
-        is checked now (a logged name, a missing parent or a reserved name is an error)."""
+        is checked now (a logged name, a missing parent or a reserved name is an error).
+        `room` bytes of space are taken at once, as `grow` would take them (the file's size
+        stays 0): an allocation unit saves a small file its own growth step, and every
+        logged file has at least that."""
         self.check_master("create files")
         with self.device.append_lock():
             self.refresh()
@@ -706,7 +731,18 @@ class Filesystem:
             node = File(relpath, mode & 0o7777, uid, gid, None,
                         FileEntry(relpath, 0, FileMap.simple([]), mode, uid, gid,
                                   FILE_FLAG_ALL_HOSTS_RW))
-            return Reservation(self, [node], [node], applied=self.applied, growing=True)
+            reservation = Reservation(self, [node], [node], applied=self.applied,
+                                      growing=True)
+            if room:
+                extents: list[SimpleExtent] = []
+                try:
+                    self._take_room(reservation, node, extents, 0, room, exact=False)
+                except BaseException:
+                    self.abort(reservation)
+                    raise
+                node.entry = FileEntry(relpath, 0, FileMap.simple(extents), mode, uid, gid,
+                                       FILE_FLAG_ALL_HOSTS_RW)
+            return reservation
 
     def grow(self, reservation: Reservation, node: File, size: int,
              exact: bool = False) -> None:
@@ -720,45 +756,51 @@ class Filesystem:
         keeps the space until `commit` gives back what the final size does not use."""
         if node not in reservation.pending or reservation.done:
             raise UsageError(f"{node.relpath}: not a pending file of this reservation")
-        au = self.sb.alloc_unit
         extents = list(node.entry.fmap.extents)
         capacity = sum(e.length for e in extents)
         if size > capacity:
             with self.device.append_lock():
                 self.refresh()
-                taken = self._held_space()
-                while capacity < size:
-                    want = round_up(size - capacity, au)
-                    if not exact and extents:
-                        want = max(want, 2 * extents[-1].length)
-                    elif not exact:
-                        want = max(want, au)
-                    ext = self._extend_last(extents, want, taken) if extents else None
-                    if ext is None:
-                        if len(extents) >= MAX_SIMPLE_EXTENTS:
-                            raise NoSpaceError(
-                                f"{node.relpath}: {size} bytes need more than "
-                                f"{MAX_SIMPLE_EXTENTS} extents; reserve the space first "
-                                f"(fallocate)", errno.EFBIG)
-                        (ext,) = self.allocator.alloc_contiguous(want, taken=taken).extents
-                        extents.append(ext)
-                        start = ext.offset
-                    else:
-                        start = extents[-1].offset + extents[-1].length
-                        extents[-1] = ext
-                    devindex = extents[-1].devindex
-                    self.holds_on(devindex).hold(start, want)
-                    reservation.held.append((devindex, start, want))
-                    first = start // au
-                    space = taken.get(devindex)
-                    if space is None:
-                        space = taken[devindex] = SpaceMap(self.allocator.maps[devindex].aus)
-                    space.add(first, first + want // au)
-                    capacity += want
+                self._take_room(reservation, node, extents, capacity, size, exact)
         node.entry = FileEntry(node.relpath, size, FileMap.simple(extents), node.entry.mode,
                                node.entry.uid, node.entry.gid, node.entry.flags)
         if exact:
             self._reserve_backing([node])
+
+    def _take_room(self, reservation: Reservation, node: File, extents: list[SimpleExtent],
+                   capacity: int, size: int, exact: bool) -> None:
+        """Extend `extents` (holding `capacity` bytes) until they hold `size` bytes, each new
+        run held for `reservation` (see `grow`; the append lock held, the log replayed)."""
+        au = self.sb.alloc_unit
+        taken = self._held_space()
+        while capacity < size:
+            want = round_up(size - capacity, au)
+            if not exact and extents:
+                want = max(want, 2 * extents[-1].length)
+            elif not exact:
+                want = max(want, au)
+            ext = self._extend_last(extents, want, taken) if extents else None
+            if ext is None:
+                if len(extents) >= MAX_SIMPLE_EXTENTS:
+                    raise NoSpaceError(
+                        f"{node.relpath}: {size} bytes need more than "
+                        f"{MAX_SIMPLE_EXTENTS} extents; reserve the space first "
+                        f"(fallocate)", errno.EFBIG)
+                (ext,) = self.allocator.alloc_contiguous(want, taken=taken).extents
+                extents.append(ext)
+                start = ext.offset
+            else:
+                start = extents[-1].offset + extents[-1].length
+                extents[-1] = ext
+            devindex = extents[-1].devindex
+            self.holds_on(devindex).hold(start, want)
+            reservation.held.append((devindex, start, want))
+            first = start // au
+            space = taken.get(devindex)
+            if space is None:
+                space = taken[devindex] = SpaceMap(self.allocator.maps[devindex].aus)
+            space.add(first, first + want // au)
+            capacity += want
 
     def _extend_last(self, extents: list[SimpleExtent], want: int,
                      taken: dict[int, SpaceMap]) -> SimpleExtent | None:

@@ -11,8 +11,12 @@ fallocate takes exactly what is missing. While it is pending, writes anywhere, t
 setattr of its size, rename, unlink, chmod and chown are allowed and nothing is logged. When
 its last open handle is released, it is logged (`Reservation.commit`: its space trimmed to its
 final size, its bytes flushed, then its entry appended), and from then on it is a logged file
-like any other: its size and map never change again. A pending file that was unlinked is never
-logged; its space is given back at its last release. The space is held by this process
+like any other: its size and map never change again. Released files are logged by one thread,
+the committer, in batches of whatever was released while it logged the previous batch (one log
+append each), so a burst of small files costs one append per batch. Until it is logged, a file
+released but not logged yet is still pending: it may be opened again (then it waits for its new
+last release), renamed or removed. A pending file that was unlinked is never logged; its space
+is given back at its last release. The space is held by this process
 (famfs.holds), so a server that is killed leaves nothing in the log and holds nothing.
 
 Bytes of a pending file that were never written read as zeros: where a write starts past the
@@ -44,6 +48,11 @@ from famfs.fs.namespace import Directory, File
 from famfs.fuse.inodes import Inode, InodeTable, Kind
 from famfs.omf.fmap import SimpleExtent
 from famfs.omf.layout import MAX_PATH, MiB
+
+COMMIT_BATCH = 1000
+"""Most files the committer logs in one append."""
+COMMIT_DELAY_S = 0.02
+"""How long the committer waits for more released files before it logs a batch."""
 
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
@@ -116,6 +125,10 @@ class WritableNamespace:
         """Files logged through this mount."""
         self.lost: list[str] = []
         """Why pending files could not be logged (each is reported on stderr too)."""
+        self._released: list[PendingFile] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._committer: threading.Thread | None = None
 
     # --- names ----------------------------------------------------------------------------
 
@@ -187,11 +200,14 @@ class WritableNamespace:
             if self.child(parent.key, name) is not None:
                 raise _err(errno.EEXIST, f"{relpath}: exists already")
             self._check_log_room()
-            reservation = self.fs.reserve_growing(relpath, mode, uid, gid)
+            reservation = self.fs.reserve_growing(relpath, mode, uid, gid,
+                                                  room=self.fs.sb.alloc_unit)
             node = reservation.pending[0]
             inode = self.inodes.ensure(relpath, Kind.FILE, node)
             _stamp(inode)
-            p = PendingFile(inode, reservation, node, parent.key, name, opens=opens)
+            p = PendingFile(inode, reservation, node, parent.key, name, opens=opens,
+                            extents=node.entry.fmap.extents,
+                            capacity=sum(e.length for e in node.entry.fmap.extents))
             inode.pending = p
             self.pending[inode.nodeid] = p
             self._names.setdefault(parent.key, {})[name] = p
@@ -200,9 +216,8 @@ class WritableNamespace:
     def mknod(self, parent: Inode, name: str, mode: int, uid: int, gid: int) -> Inode:
         """An empty regular file, logged at once."""
         p = self.create(parent, name, mode, uid, gid, opens=0)
-        with p.lock:
-            self._finish(p)
-        if p.inode.pending is not None or p.inode.node is p.node:
+        self._commit([p])
+        if p.inode.node is p.node:
             raise _err(errno.EIO, f"{p.relpath}: could not be logged: "
                        f"{self.lost[-1] if self.lost else 'unknown error'}")
         return p.inode
@@ -216,38 +231,104 @@ class WritableNamespace:
             return True
 
     def released(self, p: PendingFile) -> None:
-        """One open of `p` is gone; the last one logs it (or gives an unlinked one back)."""
+        """One open of `p` is gone; after the last one the committer logs it (an unlinked one
+        is given back at once)."""
         with p.lock:
             p.opens -= 1
             if p.opens > 0 or p.done:
                 return
-            self._finish(p)
+            if p.unlinked:
+                with self.lock:
+                    self._give_back(p)
+                return
+        with self._wake:
+            self._released.append(p)
+            if self._committer is None and not self._closing:
+                self._committer = threading.Thread(target=self._commit_released,
+                                                   name="famfs-committer", daemon=True)
+                self._committer.start()
+            self._wake.notify()
 
-    def _finish(self, p: PendingFile) -> None:
-        """Log `p` at its size, or give it back if it was unlinked (its lock held)."""
-        with self.lock:
+    def _commit_released(self) -> None:
+        """The committer: log released files, a batch at a time, until `close`."""
+        while True:
+            with self._wake:
+                while not self._released and not self._closing:
+                    self._wake.wait()
+                if not self._released:
+                    return
+            if not self._closing:
+                time.sleep(COMMIT_DELAY_S)
+            with self._wake:
+                batch = self._released[:COMMIT_BATCH]
+                del self._released[:COMMIT_BATCH]
+            try:
+                self._commit(batch)
+            except Exception as exc:  # the committer must go on; the reason is reported
+                for p in batch:
+                    if not p.done:
+                        self._lost(p, f"the committer failed: {exc!r}")
+
+    def _commit(self, batch: list[PendingFile], force: bool = False) -> None:
+        """Log the files of `batch` that are not open (again; with `force`, open or not), not
+        logged and not unlinked; give back the unlinked ones. Locks: each file's, in node id
+        order, then the namespace's."""
+        batch = sorted(set(batch), key=lambda f: f.inode.nodeid)
+        for p in batch:
+            p.lock.acquire()
+        try:
+            ready = [p for p in batch if not p.done and (force or p.opens <= 0)]
+            with self.lock:
+                todo = []
+                for p in ready:
+                    if p.unlinked:
+                        self._give_back(p)
+                    else:
+                        todo.append(p)
+                self._log(todo)
+        finally:
+            for p in reversed(batch):
+                p.lock.release()
+
+    def _log(self, todo: list[PendingFile]) -> None:
+        """Log `todo` in one append (both locks of each held)."""
+        reservations = []
+        for p in list(todo):
             p.done = True
             self._drop_name(p)
             self.pending.pop(p.inode.nodeid, None)
-            if p.unlinked:
-                p.reservation.abort()
-                p.inode.pending = None
-                return
             try:
                 self.fs.grow(p.reservation, p.node, p.size)  # the size it is logged with
-                logged = p.reservation.commit()
             except FamfsError as exc:
                 p.reservation.abort()
                 self._lost(p, str(exc))
-                return
+                todo.remove(p)
+                continue
+            reservations.append(p.reservation)
+        if not todo:
+            return
+        try:
+            results = self.fs.commit_many(reservations)
+        except FamfsError as exc:
+            for p in todo:
+                p.reservation.abort()
+                self._lost(p, str(exc))
+            return
+        for p, logged in zip(todo, results, strict=True):
             if not logged:
-                reason = (str(p.reservation.errors[0][1]) if p.reservation.errors
-                          else "not logged")
-                self._lost(p, reason)
-                return
+                errors = p.reservation.errors
+                self._lost(p, str(errors[0][1]) if errors else "not logged")
+                continue
             p.inode.node = logged[0]
             p.inode.pending = None
             self.logged += 1
+
+    def _give_back(self, p: PendingFile) -> None:
+        """An unlinked pending file is gone for good (both locks held)."""
+        p.done = True
+        self.pending.pop(p.inode.nodeid, None)
+        p.reservation.abort()
+        p.inode.pending = None
 
     def _lost(self, p: PendingFile, reason: str) -> None:
         """`p` could not be logged: its name goes (another file may hold it now)."""
@@ -278,10 +359,7 @@ class WritableNamespace:
         self._drop_name(p)
         self.inodes.rekey(p.inode, None)
         if p.opens <= 0:
-            p.done = True
-            self.pending.pop(p.inode.nodeid, None)
-            p.reservation.abort()
-            p.inode.pending = None
+            self._give_back(p)
 
     def rename(self, p: PendingFile, parent: Inode, name: str, noreplace: bool) -> None:
         """Move pending file `p` to `name` in `parent`, replacing a pending file there (not
@@ -441,10 +519,15 @@ class WritableNamespace:
     def close(self) -> None:
         """The connection is gone: log every pending file as it is (no more writes can come;
         releases the kernel had not sent yet are lost with it), give back the unlinked ones."""
-        for p in list(self.pending.values()):
-            with p.lock:
-                if not p.done:
-                    self._finish(p)
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+            committer = self._committer
+        if committer is not None:
+            committer.join()
+        left = list(self.pending.values())
+        for start in range(0, len(left), COMMIT_BATCH):
+            self._commit(left[start:start + COMMIT_BATCH], force=True)
 
 
 def _stamp(inode: Inode) -> None:

@@ -1,9 +1,11 @@
-"""FUSE mount benchmarks: the read path against C libfuse, metadata rate, open cost.
+"""FUSE mount benchmarks: the read path against C libfuse, metadata rate, open cost, writing
+new files through the mount.
 
 Run as root with /dev/fuse: `python bench/bench_fuse.py [--size-mib 1024] [--rounds 5]
-[--files 10000] [--opens 1000] [--only {dd,meta}] [--no-install]`. It makes images in /dev/shm,
-mounts them with the real CLI, and always unmounts and removes them afterwards. Every figure is
-measured against a baseline in the same run, alternating with it round by round:
+[--files 10000] [--opens 1000] [--write-rounds 3] [--only {dd,meta,write}] [--no-install]`.
+It makes images in /dev/shm, mounts them with the real CLI, and always unmounts and removes
+them afterwards. Every figure is measured against a baseline in the same run, alternating with
+it round by round:
 
 1. `dd` of a SIZE file through the mount (default mount: FOPEN_DIRECT_IO, no page cache) vs a
    minimal C libfuse3 low-level server (bench/cfuse_mmap.c: the same bytes in a /dev/shm file,
@@ -20,7 +22,13 @@ measured against a baseline in the same run, alternating with it round by round:
    the same tree of empty files on /dev/shm);
 5. open+close of OPENS files through the mount: cost per open; and the map round trips a
    client pays for them (first pass, second pass) through the mount's extended attributes
-   and through the simulated kernel's GET_FMAP / GET_DAXDEV path.
+   and through the simulated kernel's GET_FMAP / GET_DAXDEV path;
+6. `cp` of a SIZE file of random bytes (in /dev/shm) to a new file in the mount vs `cp` of it
+   to /dev/shm, alternating round by round, each round on a fresh image (target >= 0.5x);
+7. `cp -r` of a tree of FILES small files (1-4 KiB, 100 per directory) into the mount: files
+   per second (target >= 2,000), against `cp -r` of it to /dev/shm; then `tar -x` of an
+   archive of the same tree into the mount, against `tar -x` of it to /dev/shm (the rate is
+   reported). Each round uses a fresh image (the tree's names take most of a default log).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import os
+import random
 import re
 import shutil
 import statistics
@@ -473,6 +482,89 @@ def simulator_round_trips(image: str, names: list[str]) -> list[tuple[int, int, 
     return out
 
 
+def run_timed(*argv: str) -> float:
+    """Seconds `argv` takes to run (it must succeed)."""
+    return timed(lambda: subprocess.run(list(argv), check=True))
+
+
+def fresh_image(name: str, size: int, stack: ExitStack) -> str:
+    image = stack.enter_context(scratch(name))
+    mkfs(image, size=size)
+    return image
+
+
+def bench_write_big(size: int, rounds: int) -> None:
+    """Section 6: cp of one SIZE file into the mount vs to /dev/shm."""
+    ours: list[float] = []
+    base: list[float] = []
+    with ExitStack() as stack:
+        src = stack.enter_context(scratch("write-src"))
+        with open(src, "wb") as fh:
+            for _ in range(size // (64 * MiB)):
+                fh.write(os.urandom(64 * MiB))
+            fh.write(os.urandom(size % (64 * MiB)))
+        for _ in range(rounds):
+            with scratch("write-dst") as dst:
+                base.append(size / run_timed("cp", src, dst))
+            with ExitStack() as rnd:
+                # Growth in doubling extents holds up to 3x the size until the last close.
+                image = fresh_image("write-img", 3 * size + 64 * MiB, rnd)
+                mp = rnd.enter_context(mounted(image))
+                target = os.path.join(mp, "copy")
+                ours.append(size / run_timed("cp", src, target))
+                if subprocess.run(["cmp", src, target]).returncode != 0:
+                    raise SystemExit("bench_fuse: the copy in the mount differs")
+    report_rounds(f"6. cp of a {size // MiB} MiB file into the mount vs to /dev/shm", ours,
+                  base, 0.5)
+
+
+def make_small_tree(root: str, nfiles: int) -> None:
+    rng = random.Random(7)
+    for name in tree_names(nfiles):
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(rng.randbytes(rng.randrange(1024, 4096)))
+
+
+def bench_write_tree(nfiles: int, rounds: int) -> None:
+    """Section 7: cp -r and tar -x of NFILES small files into the mount vs /dev/shm."""
+    size = (nfiles + 64) * 2 * MiB + 64 * MiB  # each file is logged with one 2 MiB AU
+    rates: dict[str, list[float]] = {"cp": [], "cp-shm": [], "tar": [], "tar-shm": []}
+    with ExitStack() as stack:
+        src = stack.enter_context(scratch("tree-src"))
+        make_small_tree(src, nfiles)
+        archive = stack.enter_context(scratch("tree-tar"))
+        subprocess.run(["tar", "-C", src, "-cf", archive, "."], check=True)
+        for _ in range(rounds):
+            with scratch("tree-dst") as dst:
+                rates["cp-shm"].append(nfiles / run_timed("cp", "-r", src, dst))
+            with ExitStack() as rnd:
+                mp = rnd.enter_context(mounted(fresh_image("tree-img", size, rnd)))
+                rates["cp"].append(nfiles / run_timed("cp", "-r", src, os.path.join(mp, "copy")))
+            with scratch("tree-dst") as dst:
+                os.mkdir(dst)
+                rates["tar-shm"].append(nfiles / run_timed("tar", "-C", dst, "-xf", archive))
+            with ExitStack() as rnd:
+                mp = rnd.enter_context(mounted(fresh_image("tree-img", size, rnd)))
+                into = os.path.join(mp, "tree")
+                os.mkdir(into)
+                rates["tar"].append(nfiles / run_timed("tar", "-C", into, "-xf", archive))
+                if subprocess.run(["diff", "-r", src, into], capture_output=True).returncode:
+                    raise SystemExit("bench_fuse: the extracted tree in the mount differs")
+
+    def line(what: str, key: str, target: str) -> str:
+        ours, base = rates[key], rates[f"{key}-shm"]
+        return (f"   {what} of {nfiles} files: mount {statistics.median(ours):,.0f} files/s "
+                f"(rounds " + " ".join(f"{r:,.0f}" for r in ours) + f"; {target}), /dev/shm "
+                f"{statistics.median(base):,.0f} files/s (ratio "
+                f"{statistics.median(ours) / statistics.median(base):.2f}x)")
+
+    print("7. new files through the mount, medians of " + str(rounds) + " rounds:")
+    print(line("cp -r", "cp", "target >= 2,000"))
+    print(line("tar -x", "tar", "reported"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -481,8 +573,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--opens", type=int, default=1000)
-    parser.add_argument("--only", choices=("dd", "meta"),
-                        help="run only sections 1-3 (dd) or only sections 4-5 (meta)")
+    parser.add_argument("--write-rounds", type=int, default=3,
+                        help="rounds of sections 6 and 7")
+    parser.add_argument("--only", choices=("dd", "meta", "write"),
+                        help="run only sections 1-3 (dd), 4-5 (meta) or 6-7 (write)")
     parser.add_argument("--workers", type=int, help="famfs mount -t WORKERS")
     parser.add_argument("--no-install", action="store_true",
                         help="do not apt-get the C toolchain when it is missing")
@@ -499,6 +593,9 @@ def main() -> int:
     if args.only in (None, "meta"):
         with ExitStack() as stack:
             bench_metadata(args.files, min(args.opens, args.files), stack)
+    if args.only in (None, "write"):
+        bench_write_big(args.size_mib * MiB, args.write_rounds)
+        bench_write_tree(args.files, args.write_rounds)
     return 0
 
 

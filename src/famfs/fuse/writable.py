@@ -20,8 +20,9 @@ is given back at its last release. The space is held by this process
 (famfs.holds), so a server that is killed leaves nothing in the log and holds nothing.
 
 Bytes of a pending file that were never written read as zeros: where a write starts past the
-end, or the size is raised (truncate, fallocate), the gap is zeroed first, so space given back
-by another pending file never shows its old bytes.
+end, or the size is raised (truncate, fallocate), the gap is zeroed first, and so is the rest of
+the last page when the file is logged, so space given back by another pending file never shows
+its old bytes.
 
 MKNOD of a regular file makes an empty file and logs it at once (nothing holds it open; an open
 that follows finds a logged file, as after touch).
@@ -33,6 +34,7 @@ Locks: a pending file's own lock is taken before the mount's namespace lock (the
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 import sys
@@ -298,6 +300,10 @@ class WritableNamespace:
             self._drop_name(p)
             self.pending.pop(p.inode.nodeid, None)
             try:
+                # The rest of the last page reads as zeros also where a whole page is mapped
+                # (a kernel that maps the file), whatever the space held before.
+                self._zero(p, p.size, min(-(-p.size // mmap.PAGESIZE) * mmap.PAGESIZE,
+                                          p.capacity))
                 self.fs.grow(p.reservation, p.node, p.size)  # the size it is logged with
             except FamfsError as exc:
                 p.reservation.abort()

@@ -484,12 +484,13 @@ def test_rename_of_a_new_file_replaces_a_new_file_but_never_a_logged_one(mp, ima
 
 # --- files already logged -------------------------------------------------------------------
 
-def test_no_logged_file_can_change_in_size_or_name(mp, image, cli):
+def test_no_logged_file_can_change_in_size_or_name_and_rewrites_stay_in_place(mp, image, cli):
     with open(os.path.join(mp, "made-here"), "wb") as fh:
         fh.write(fill(3, 3 * MiB))
     wait_logged(image, "made-here")
     assert cli("creat", "-s", "1m", os.path.join(mp, "made-by-cli")).returncode == 0
     os.mkdir(os.path.join(mp, "dir"))
+    before = {name: logged(image)[name].entry for name in ("made-here", "made-by-cli")}
     for name, size in (("made-here", 3 * MiB), ("made-by-cli", MiB)):
         path = os.path.join(mp, name)
         attempts = {
@@ -506,6 +507,11 @@ def test_no_logged_file_can_change_in_size_or_name(mp, image, cli):
             assert exc.value.errno == code, f"{name}: {what}"
         assert os.stat(path).st_size == size
         assert logged(image)[name].size == size
+        with open(path, "r+b") as fh:  # reopened for writing: overwritten in place
+            fh.write(b"in place")
+        with open(path, "rb") as fh:
+            assert fh.read(8) == b"in place" and len(fh.read()) == size - 8
+        assert logged(image)[name].entry == before[name]
     with pytest.raises(OSError) as exc:
         os.rmdir(os.path.join(mp, "dir"))
     assert exc.value.errno == errno.EPERM

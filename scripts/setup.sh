@@ -11,6 +11,9 @@ need_apt=()
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v diff >/dev/null 2>&1 || need_apt+=(diffutils)
+command -v tar >/dev/null 2>&1 || need_apt+=(tar)
+command -v useradd >/dev/null 2>&1 || need_apt+=(passwd)
+command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -25,8 +28,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 step "upgrading pip in .venv"
 .venv/bin/python -m pip install -q --upgrade pip
-step "installing pyfamfs (editable) with NumPy, PyYAML, pytest, hypothesis, ruff and mypy;" \
-     "this takes about half a minute the first time"
+step "installing pyfamfs (editable) with NumPy, PyYAML, pytest, hypothesis, ruff, mypy and" \
+     "the data libraries its tests use (fsspec, pyarrow, pandas, dask, safetensors);" \
+     "this takes a minute or two the first time"
 .venv/bin/python -m pip install -q -e '.[test]'
 step "done: run '. .venv/bin/activate' to put famfs and mkfs.famfs on PATH" \
      "(or call .venv/bin/famfs)"

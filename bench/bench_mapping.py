@@ -46,6 +46,7 @@ from famfs.mapping.mapped import MappedFile
 from famfs.mapping.server import MapServer
 from famfs.mapping.transport import InProcessTransport, XattrTransport
 from famfs.omf.layout import GiB, MiB
+from timing import best
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS: dict[str, object] = {}
@@ -55,14 +56,6 @@ def shm_path(tag: str) -> str:
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
     return os.path.join(base, f"famfs-bench-{tag}-{uuid.uuid4().hex[:8]}.img")
 
-
-def best_time(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 # --- 1. sequential read through the view ------------------------------------------------------
@@ -104,8 +97,8 @@ def measure_views(image, name, extents, segs, maps, dst, runs):  # type: ignore[
                                  ("copy", plain_copy, view_copy)):
         t_base, t_view = [], []
         for _ in range(runs):
-            t_base.append(best_time(base_fn, 1))
-            t_view.append(best_time(view_fn, 1))
+            t_base.append(best(base_fn, 1))
+            t_view.append(best(view_fn, 1))
         t_base_best, t_view_best = min(t_base), min(t_view)
         ratio = t_base_best / t_view_best
         rows.append((name, op, size / t_base_best / GiB, size / t_view_best / GiB,
@@ -188,7 +181,7 @@ def begin_rate(m: MappedFile, n: int) -> float:
 
 def batch_rate(m: MappedFile, n: int, runs: int) -> float:
     positions = np.random.default_rng(2).integers(0, m.size, n)
-    return n / best_time(lambda: m.resolve_many(positions), runs)
+    return n / best(lambda: m.resolve_many(positions), runs)
 
 
 def bench_resolve(runs: int, quick: bool) -> None:
@@ -366,9 +359,9 @@ def bench_inode_lookup(runs: int) -> None:
         for _ in objs:
             pass
 
-    t_loop = best_time(loop_only, runs)
-    t_attr = best_time(by_attribute, runs) - t_loop
-    t_table = best_time(by_table, runs) - t_loop
+    t_loop = best(loop_only, runs)
+    t_attr = best(by_attribute, runs) - t_loop
+    t_table = best(by_table, runs) - t_loop
     per_attr, per_table = t_attr / len(objs) * 1e9, t_table / len(objs) * 1e9
     print(f"  attribute {per_attr:5.1f} ns/lookup   side table {per_table:5.1f} ns/lookup   "
           f"table/attribute {per_table / per_attr:4.2f}x  (loop overhead subtracted)")

@@ -22,9 +22,7 @@ import argparse
 import gc
 import os
 import sys
-import time
 import uuid
-from collections.abc import Callable
 
 import numpy as np
 
@@ -35,20 +33,12 @@ from famfs.fs.devadd import mkfs_devices
 from famfs.fs.filesystem import Filesystem
 from famfs.mapping.files import file_pieces
 from famfs.omf.layout import GiB, MiB
+from timing import best
 
 SHM = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
 STRIPES = (1, 2, 4)
 TARGET = 0.95
 
-
-def best(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def build(paths: list[str], size: int, chunk: int) -> None:

@@ -24,9 +24,7 @@ import argparse
 import gc
 import os
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -35,6 +33,7 @@ import famfs
 from famfs.access import release_connections
 from famfs.fs.mkfs import mkfs
 from famfs.omf.layout import GiB, MiB
+from timing import best
 
 SHM = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
 
@@ -44,15 +43,6 @@ def rss() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-
-def best(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 class Image:

@@ -3,8 +3,10 @@ other allocator on the host, given back by commit, abort, discard or the holder'
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -58,26 +60,34 @@ def test_another_process_avoids_space_held_here(image: str, host_uuid: str) -> N
         assert not fs.collisions
 
 
-def test_space_held_by_a_killed_process_is_free_again(image: str) -> None:
+@contextlib.contextmanager
+def holder(image: str, reserving: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """A process that opens `image` writable, runs `reserving` (which leaves the offset of the
+    space it holds in `held`), prints that offset and sleeps; killed on exit."""
     code = ("import sys, time; from famfs.fs.filesystem import Filesystem, NewFile\n"
             "fs = Filesystem(sys.argv[1], writable=True)\n"
-            "r = fs.reserve([NewFile('doomed', 8 * 1024 * 1024)])\n"
-            "print(r.files[0].entry.fmap.extents[0].offset, flush=True)\n"
+            f"{reserving}\n"
+            "print(held, flush=True)\n"
             "time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, image], stdout=subprocess.PIPE,
                             text=True)
     try:
         assert proc.stdout is not None
-        held_at = int(proc.stdout.readline())
-        with Filesystem(image, writable=True) as fs:
-            assert fs.create_file("probe", 8 * MiB).entry.fmap.extents[0].offset != held_at
-            proc.kill()
-            proc.wait()
-            assert fs.create_file("after", 8 * MiB).entry.fmap.extents[0].offset == held_at
-            assert fs.namespace.find("doomed") is None
+        yield proc, int(proc.stdout.readline())
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_space_held_by_a_killed_process_is_free_again(image: str) -> None:
+    reserving = ("r = fs.reserve([NewFile('doomed', 8 * 1024 * 1024)])\n"
+                 "held = r.files[0].entry.fmap.extents[0].offset")
+    with holder(image, reserving) as (proc, held_at), Filesystem(image, writable=True) as fs:
+        assert fs.create_file("probe", 8 * MiB).entry.fmap.extents[0].offset != held_at
+        proc.kill()
+        proc.wait()
+        assert fs.create_file("after", 8 * MiB).entry.fmap.extents[0].offset == held_at
+        assert fs.namespace.find("doomed") is None
 
 
 def test_an_aborted_reservation_frees_its_space_and_logs_nothing(image: str) -> None:
@@ -176,22 +186,12 @@ def test_growth_past_sixteen_extents_is_refused(image_path: str) -> None:
 
 
 def test_a_growing_file_held_by_a_killed_process_logs_nothing(image: str) -> None:
-    code = ("import sys, time; from famfs.fs.filesystem import Filesystem\n"
-            "fs = Filesystem(sys.argv[1], writable=True)\n"
-            "r = fs.reserve_growing('doomed')\n"
-            "fs.grow(r, r.pending[0], 8 * 1024 * 1024)\n"
-            "print(r.pending[0].entry.fmap.extents[0].offset, flush=True)\n"
-            "time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, image], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout is not None
-        held_at = int(proc.stdout.readline())
+    reserving = ("r = fs.reserve_growing('doomed')\n"
+                 "fs.grow(r, r.pending[0], 8 * 1024 * 1024)\n"
+                 "held = r.pending[0].entry.fmap.extents[0].offset")
+    with holder(image, reserving) as (proc, held_at):
         proc.kill()
         proc.wait()
         with Filesystem(image, writable=True) as fs:
             assert fs.create_file("after", 8 * MiB).entry.fmap.extents[0].offset == held_at
             assert fs.namespace.find("doomed") is None
-    finally:
-        proc.kill()
-        proc.wait()

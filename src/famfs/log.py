@@ -15,6 +15,8 @@ from famfs.omf.log import (
     COUNTERS_OFFSET,
     ENTRY_DTYPE,
     ENTRY_HEAD_SIZE,
+    NEXT_INDEX,
+    NEXT_INDEX_OFFSET,
     EntryType,
     FileEntry,
     LogEntry,
@@ -56,6 +58,11 @@ class MetadataLog:
         """The header as it is on the device now (checked)."""
         return LogHeader.decode(self.device.buf[self.base:self.base + LOG_HEADER_SIZE],
                                 self.sb.log_len)
+
+    def next_index(self) -> int:
+        """The header's next_index as it is on the device now, read without the header's
+        checks: a cheap test of whether entries were appended (`header()` checks it all)."""
+        return int(NEXT_INDEX.unpack_from(self.device.buf, self.base + NEXT_INDEX_OFFSET)[0])
 
     def entries(self, start: int, stop: int) -> Iterator[LogEntry]:
         """Decode slots [start, stop) in order; a bad slot raises CorruptError naming it."""

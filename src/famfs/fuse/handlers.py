@@ -11,37 +11,38 @@ import errno
 import os
 import time
 from collections.abc import Callable
+from stat import S_IFDIR, S_IFREG
 
 from famfs.errors import FamfsError
 from famfs.fuse import wire
-from famfs.fuse.inodes import Stat
-from famfs.fuse.ops import AttrChanges, DirEntry, FamfsOperations, OpenFile, mode_type
-from famfs.fuse.session import Handler, Reply, Request
+from famfs.fuse.inodes import BLOCK_SIZE, Stat
+from famfs.fuse.ops import AttrChanges, FamfsOperations, OpenFile
+from famfs.fuse.session import Handler, Header, Reply, Request, short_path
 from famfs.fuse.wire import FopenFlag, Opcode, SetattrValid
 
-ENTRY_VALID_S = 1
-"""Seconds the kernel may cache a name (names never change once they exist)."""
-ATTR_VALID_S = 1
-"""Seconds the kernel may cache attributes."""
-
 NS = 1_000_000_000
+DT_SHIFT = 12
+"""A directory entry's DT_* type is st_mode's type bits shifted down by this much."""
 
 
-def attr_of(st: Stat) -> wire.Attr:
-    """The fuse_attr of `st`."""
-    return wire.Attr(
-        ino=st.ino, size=st.size, blocks=st.blocks,
-        atime=st.atime_ns // NS, mtime=st.mtime_ns // NS, ctime=st.ctime_ns // NS,
-        atimensec=st.atime_ns % NS, mtimensec=st.mtime_ns % NS, ctimensec=st.ctime_ns % NS,
-        mode=st.mode, nlink=st.nlink, uid=st.uid, gid=st.gid, rdev=0, blksize=st.blksize)
+def attr_values(st: Stat) -> tuple[int, ...]:
+    """The 16 fields of the fuse_attr of `st`, in wire order."""
+    asec, ansec = divmod(st.atime_ns, NS)
+    msec, mnsec = divmod(st.mtime_ns, NS)
+    csec, cnsec = divmod(st.ctime_ns, NS)
+    return (st.ino, st.size, -(-st.size // BLOCK_SIZE), asec, msec, csec, ansec, mnsec, cnsec,
+            st.mode, st.nlink, st.uid, st.gid, 0, st.blksize, 0)
 
 
-def entry_of(nodeid: int, st: Stat) -> wire.EntryOut:
-    return wire.EntryOut(nodeid, 0, ENTRY_VALID_S, ATTR_VALID_S, 0, 0, attr_of(st))
+def entry_out(nodeid: int, st: Stat, valid: tuple[int, int]) -> bytes:
+    """fuse_entry_out of node `nodeid` with attributes `st`, kept by the kernel for `valid`
+    (entry seconds, attribute seconds)."""
+    return wire.ENTRY_OUT.pack(nodeid, 0, valid[0], valid[1], 0, 0, *attr_values(st))
 
 
-def attr_out(st: Stat) -> bytes:
-    return wire.AttrOut(ATTR_VALID_S, 0, attr_of(st)).pack()
+def attr_out(st: Stat, attr_valid: int) -> bytes:
+    """fuse_attr_out of `st`, kept by the kernel for `attr_valid` seconds."""
+    return wire.ATTR_OUT.pack(attr_valid, 0, 0, *attr_values(st))
 
 
 def _name(body: memoryview, offset: int = 0) -> str:
@@ -49,11 +50,16 @@ def _name(body: memoryview, offset: int = 0) -> str:
 
 
 def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
-    """Handlers for every opcode a famfs mount answers, keyed by opcode."""
+    """Handlers for every opcode a famfs mount answers, keyed by opcode. The frequent ones
+    (lookups, attributes, listings, extended attributes, data) also take the session's short
+    path (`session.short_path`)."""
 
-    def lookup(req: Request) -> Reply:
-        inode, st = ops.lookup(req.nodeid, _name(req.body))
-        return entry_of(inode.nodeid, st).pack()
+    valid_for = ops.valid_for
+
+    @short_path
+    def lookup(header: Header, body: memoryview) -> Reply:
+        inode, st = ops.lookup(header[3], _name(body))
+        return entry_out(inode.nodeid, st, valid_for(inode))
 
     def forget(req: Request) -> Reply:
         ops.forget(req.nodeid, wire.ForgetIn.unpack(req.body).nlookup)
@@ -68,10 +74,12 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
             pos += wire.ForgetOne.SIZE
         return None
 
-    def getattr_(req: Request) -> Reply:
-        if len(req.body):
-            wire.GetattrIn.unpack(req.body)
-        return attr_out(ops.getattr(req.nodeid))
+    @short_path
+    def getattr_(header: Header, body: memoryview) -> Reply:
+        if len(body):
+            wire.GetattrIn.unpack(body)
+        inode, st = ops.getattr(header[3])
+        return attr_out(st, valid_for(inode)[1])
 
     def setattr_(req: Request) -> Reply:
         arg = wire.SetattrIn.unpack(req.body)
@@ -93,7 +101,8 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
             atime_ns=when(SetattrValid.ATIME_NOW, SetattrValid.ATIME, arg.atime, arg.atimensec),
             mtime_ns=when(SetattrValid.MTIME_NOW, SetattrValid.MTIME, arg.mtime, arg.mtimensec),
             ctime_ns=(arg.ctime * NS + arg.ctimensec) if valid & SetattrValid.CTIME else None)
-        return attr_out(ops.setattr(req.nodeid, changes))
+        st = ops.setattr(req.nodeid, changes)
+        return attr_out(st, valid_for(ops.inode(req.nodeid))[1])
 
     def open_(req: Request) -> Reply:
         arg = wire.OpenIn.unpack(req.body)
@@ -106,32 +115,25 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
 
     views = ops.inodes.views
 
-    def read_data(nodeid: int, body: memoryview) -> Reply:
+    @short_path
+    def read(header: Header, body: memoryview) -> Reply:
         # The hot path touches as little as it can: between two requests the 1 MiB copy
         # evicts the caches, and every object looked at here is a cache miss.
         if len(body) < read_in_size:
             wire.ReadIn.unpack(body)  # raises WireError naming the problem
         fields = read_in.unpack_from(body)
-        view = views.get(nodeid)
+        view = views.get(header[3])
         if view is not None:  # an open file that is one run on the device
             return view[fields[1]:fields[1] + fields[2]]  # slicing stops at the end: EOF
-        return ops.read(nodeid, fields[1], fields[2])
+        return ops.read(header[3], fields[1], fields[2])
 
-    def read(req: Request) -> Reply:
-        return read_data(req.nodeid, req.body)
-
-    def write_data(nodeid: int, body: memoryview) -> Reply:
+    @short_path
+    def write(header: Header, body: memoryview) -> Reply:
         arg = wire.WriteIn.unpack(body)
         data = body[write_in_size:]
         if len(data) != arg.size:
             raise FamfsError("WRITE: size field disagrees with the data", errno.EINVAL)
-        return wire.WriteOut(ops.write(nodeid, arg.offset, data)).pack()
-
-    def write(req: Request) -> Reply:
-        return write_data(req.nodeid, req.body)
-
-    read.data = read_data  # type: ignore[attr-defined]
-    write.data = write_data  # type: ignore[attr-defined]
+        return wire.WriteOut(ops.write(header[3], arg.offset, data)).pack()
 
     def release(req: Request) -> Reply:
         ops.release(req.nodeid, wire.ReleaseIn.unpack(req.body).fh)
@@ -146,42 +148,69 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         ops.fsync(req.nodeid)
         return None
 
-    def opendir(req: Request) -> Reply:
-        wire.OpenIn.unpack(req.body)
-        return wire.OpenOut(ops.opendir(req.nodeid), 0).pack()
+    open_in_size = wire.OpenIn.SIZE
+    open_out = wire.OpenOut.FORMAT
+    release_in = wire.ReleaseIn.FORMAT
+    release_in_size = wire.ReleaseIn.SIZE
 
-    def listing(req: Request, entry_size: Callable[[int], int],
-                pack: Callable[[DirEntry, bytes], bytes]) -> Reply:
+    @short_path
+    def opendir(header: Header, body: memoryview) -> Reply:
+        if len(body) < open_in_size:
+            wire.OpenIn.unpack(body)
+        return open_out.pack(ops.opendir(header[3]), 0, 0)
+
+    stat_of = ops.stat
+    fsencode = os.fsencode
+    plus_struct = wire.direntplus_struct
+    plain_struct = wire.dirent_struct
+
+    @short_path
+    def readdir(header: Header, body: memoryview) -> Reply:
         """Directory entries from the handle's offset, as many as fit the requested size."""
-        arg = wire.ReadIn.unpack(req.body)
-        out: list[bytes] = []
-        used = 0
-        for ent in ops.readdir(req.nodeid, arg.fh, arg.offset):
-            name = os.fsencode(ent.name)
-            size = entry_size(len(name))
-            if used + size > arg.size:
+        if len(body) < read_in_size:
+            wire.ReadIn.unpack(body)
+        fh, offset, size = read_in.unpack_from(body)[:3]
+        out = bytearray()
+        for name, inode, off in ops.readdir(header[3], fh, offset):
+            raw = fsencode(name)
+            packer = plain_struct(len(raw))
+            if len(out) + packer.size > size:
                 break
-            out.append(pack(ent, name))
-            used += size
+            dtype = (S_IFDIR if inode.is_dir else S_IFREG) >> DT_SHIFT
+            out += packer.pack(inode.nodeid, off, len(raw), dtype, raw)
         return out
 
-    def readdir(req: Request) -> Reply:
-        return listing(req, wire.dirent_size, lambda ent, name: wire.pack_dirent(
-            ent.stat.ino, ent.offset, mode_type(ent.stat), name))
+    @short_path
+    def readdirplus(header: Header, body: memoryview) -> Reply:
+        """Like readdir, each entry with its fuse_entry_out: one kernel lookup counted for
+        each (`.` and `..` carry node id 0: no lookup)."""
+        if len(body) < read_in_size:
+            wire.ReadIn.unpack(body)
+        fh, offset, size = read_in.unpack_from(body)[:3]
+        out = bytearray()
+        listed = []
+        for name, inode, off in ops.readdir(header[3], fh, offset):
+            raw = fsencode(name)
+            packer = plus_struct(len(raw))
+            if len(out) + packer.size > size:
+                break
+            st = stat_of(inode)
+            if off > 2:
+                nodeid = inode.nodeid
+                entry_valid, attr_valid = valid_for(inode)
+                listed.append(inode)
+            else:
+                nodeid = entry_valid = attr_valid = 0
+            out += packer.pack(nodeid, 0, entry_valid, attr_valid, 0, 0, *attr_values(st),
+                               st.ino, off, len(raw), st.mode >> DT_SHIFT, raw)
+        ops.remember_each(listed)
+        return out
 
-    def pack_plus(ent: DirEntry, name: bytes) -> bytes:
-        nodeid = 0
-        if ent.inode is not None:
-            nodeid = ent.inode.nodeid
-            ops.remember(ent.inode)
-        return wire.pack_direntplus(entry_of(nodeid, ent.stat), ent.offset,
-                                    mode_type(ent.stat), name)
-
-    def readdirplus(req: Request) -> Reply:
-        return listing(req, wire.direntplus_size, pack_plus)
-
-    def releasedir(req: Request) -> Reply:
-        ops.releasedir(wire.ReleaseIn.unpack(req.body).fh)
+    @short_path
+    def releasedir(header: Header, body: memoryview) -> Reply:
+        if len(body) < release_in_size:
+            wire.ReleaseIn.unpack(body)
+        ops.releasedir(release_in.unpack_from(body)[0])
         return None
 
     def fsyncdir(req: Request) -> Reply:
@@ -194,15 +223,17 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         return wire.StatfsOut(st.capacity // bs, st.free // bs, st.free // bs, st.files,
                               st.free_files, bs, st.name_max, bs).pack()
 
-    def getxattr(req: Request) -> Reply:
-        arg = wire.GetxattrIn.unpack(req.body)
-        value = ops.getxattr(req.nodeid, _name(req.body, wire.GetxattrIn.SIZE),
-                             uid=req.header.uid, pid=req.header.pid, probe=arg.size == 0)
+    @short_path
+    def getxattr(header: Header, body: memoryview) -> Reply:
+        arg = wire.GetxattrIn.unpack(body)
+        value = ops.getxattr(header[3], _name(body, wire.GetxattrIn.SIZE), uid=header[4],
+                             pid=header[6], probe=arg.size == 0)
         return _sized(arg.size, value)
 
-    def listxattr(req: Request) -> Reply:
-        arg = wire.GetxattrIn.unpack(req.body)
-        names = b"".join(os.fsencode(n) + b"\0" for n in ops.listxattr(req.nodeid))
+    @short_path
+    def listxattr(header: Header, body: memoryview) -> Reply:
+        arg = wire.GetxattrIn.unpack(body)
+        names = b"".join(os.fsencode(n) + b"\0" for n in ops.listxattr(header[3]))
         return _sized(arg.size, names)
 
     def access(req: Request) -> Reply:
@@ -225,20 +256,20 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         arg = wire.CreateIn.unpack(req.body)
         inode, st, opened = ops.create(req.nodeid, _name(req.body, wire.CreateIn.SIZE),
                                        arg.flags, arg.mode, req.header.uid, req.header.gid)
-        return entry_of(inode.nodeid, st).pack() + wire.OpenOut(opened.fh,
-                                                                open_flags(opened)).pack()
+        return entry_out(inode.nodeid, st, valid_for(inode)) + wire.OpenOut(
+            opened.fh, open_flags(opened)).pack()
 
     def mknod(req: Request) -> Reply:
         arg = wire.MknodIn.unpack(req.body)
         inode, st = ops.mknod(req.nodeid, _name(req.body, wire.MknodIn.SIZE), arg.mode,
                               req.header.uid, req.header.gid)
-        return entry_of(inode.nodeid, st).pack()
+        return entry_out(inode.nodeid, st, valid_for(inode))
 
     def mkdir(req: Request) -> Reply:
         arg = wire.MkdirIn.unpack(req.body)
         inode, st = ops.mkdir(req.nodeid, _name(req.body, wire.MkdirIn.SIZE), arg.mode,
                               req.header.uid, req.header.gid)
-        return entry_of(inode.nodeid, st).pack()
+        return entry_out(inode.nodeid, st, valid_for(inode))
 
     def unlink(req: Request) -> Reply:
         ops.unlink(req.nodeid, _name(req.body))

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from famfs.fs.namespace import Directory, File, Node
 from famfs.omf.layout import ALLOC_UNIT, FILE_FLAG_ALL_HOSTS_RO
@@ -31,9 +32,9 @@ class Kind(Enum):
     META_FILE = "meta-file"
 
 
-@dataclass(frozen=True)
-class Stat:
-    """What stat(2) reports for a node: sizes in bytes, times in nanoseconds since the epoch."""
+class Stat(NamedTuple):
+    """What stat(2) reports for a node: sizes in bytes, times in nanoseconds since the epoch.
+    (A tuple: one is made for every entry of every listing.)"""
 
     ino: int
     mode: int
@@ -87,7 +88,7 @@ class Inode:
 
     @property
     def is_dir(self) -> bool:
-        return self.kind in (Kind.DIR, Kind.META_DIR)
+        return self.kind is Kind.DIR or self.kind is Kind.META_DIR
 
     @property
     def read_only_everywhere(self) -> bool:
@@ -97,29 +98,32 @@ class Inode:
     def file_mode(self) -> int:
         """Full st_mode: type bits and permission bits. A file read-only on all hosts never
         shows write bits, whatever its logged or changed mode says."""
-        if self.mode is not None:
-            perm = self.mode
-        elif self.node is not None:
-            perm = self.node.mode
-        else:
-            perm = 0o755 if self.is_dir else 0o444
-        if self.read_only_everywhere:
-            perm &= ~0o222
-        kind = stat.S_IFDIR if self.is_dir else stat.S_IFREG
-        return kind | (perm & 0o7777)
+        node = self.node
+        perm = self.mode
+        if perm is None:
+            perm = node.mode if node is not None else (0o755 if self.is_dir else 0o444)
+        if self.kind is Kind.FILE or self.kind is Kind.META_FILE:
+            if isinstance(node, File) and node.flags & FILE_FLAG_ALL_HOSTS_RO:
+                perm &= ~0o222
+            return stat.S_IFREG | (perm & 0o7777)
+        return stat.S_IFDIR | (perm & 0o7777)
 
     def owner(self) -> tuple[int, int]:
-        node_uid = self.node.uid if self.node is not None else 0
-        node_gid = self.node.gid if self.node is not None else 0
-        return (node_uid if self.uid is None else self.uid,
-                node_gid if self.gid is None else self.gid)
+        node = self.node
+        uid, gid = self.uid, self.gid
+        if uid is None:
+            uid = node.uid if node is not None else 0
+        if gid is None:
+            gid = node.gid if node is not None else 0
+        return uid, gid
 
     def file_size(self) -> int:
         pending = self.pending
         if pending is not None:
             return pending.size  # type: ignore[attr-defined, no-any-return]
-        if isinstance(self.node, File):
-            return self.node.size
+        node = self.node
+        if isinstance(node, File):
+            return node.size
         return self.size
 
 
@@ -157,6 +161,9 @@ class InodeTable:
     def ensure(self, key: str, kind: Kind, node: Node | None, **extra: object) -> Inode:
         """The inode of path `key`, made on first sight. A namespace node seen again under
         the same path replaces the old one (an implicit directory that got its log entry)."""
+        inode = self._by_key.get(key)  # seen before: no lock (a dict lookup is atomic)
+        if inode is not None and (node is None or inode.node is node):
+            return inode
         with self._lock:
             inode = self._by_key.get(key)
             if inode is None:
@@ -180,6 +187,12 @@ class InodeTable:
         """Count `count` kernel lookups of `inode` (FORGET gives them back)."""
         with self._lock:
             inode.nlookup += count
+
+    def remember_each(self, inodes: list[Inode]) -> None:
+        """Count one kernel lookup of each of `inodes` (a listing's entries)."""
+        with self._lock:
+            for inode in inodes:
+                inode.nlookup += 1
 
     def forget(self, nodeid: int, count: int) -> None:
         """The kernel dropped `count` lookups. Inodes stay (names never go away in famfs),

@@ -78,15 +78,28 @@ class MountOptions:
     off (`famfs mount --no-create`), creating is refused as on a client."""
 
 
-@dataclass(frozen=True)
-class DirEntry:
-    """One directory entry: `offset` is where the listing resumes after it."""
+DirEntry = tuple[str, Inode, int]
+"""One directory entry: (name, inode, offset where the listing resumes after it). `.` and `..`
+are offsets 1 and 2 (the kernel counts no lookups for them)."""
 
-    name: str
-    stat: Stat
-    inode: Inode | None
-    """None for `.` and `..` (the kernel does not count lookups for them)."""
-    offset: int
+Listing = list[tuple[str, "Node | Inode"]]
+"""A snapshot of a directory's entries, in order: namespace nodes (their inodes are made when
+they are listed) and inodes (`.meta`, files not logged yet)."""
+
+XATTR_USER_PREFIX = "user."
+"""The extended attribute namespace a mount serves (famfs's own names are in it). Names in any
+other namespace (security., system., trusted.) are answered EOPNOTSUPP, as by a filesystem
+without them: tools such as ls then stop asking for the ACLs and security labels of every file
+on the mount."""
+
+SHORT_VALID_S = 1
+"""Seconds the kernel may keep what can change without it knowing: the attributes of
+directories (a replay adds subdirectories; an implicit directory gets its entry's mode and
+owner) and everything of a file not logged yet."""
+LONG_VALID_S = 24 * 3600
+"""Seconds the kernel may keep what cannot change behind its back: the names of logged files
+and directories (never removed or renamed) and the attributes of logged files (their size and
+map never change; chmod, chown and utime go through the kernel, which takes the reply)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +169,7 @@ class FamfsOperations:
         """Called with the indices of devices a replay added (to push them to the kernel)."""
         self.inodes = InodeTable()
         self.inodes.add_root(fs.namespace.root)
-        self._dir_handles: dict[int, list[tuple[str, Inode]]] = {}
+        self._dir_handles: dict[int, Listing] = {}
         self._next_fh = 1
         self._logplay_probes: dict[int, tuple[float, bytes]] = {}
         self._stop = threading.Event()
@@ -218,10 +231,11 @@ class FamfsOperations:
                        f"was mounted; the log is not read")
 
     def sync(self) -> ReplayStats | None:
-        """Replay the log if its header moved since the last replay (cheap when it has not)."""
+        """Replay the log if its header moved since the last replay (cheap when it has not:
+        one fstat and one 8-byte read)."""
         try:
             self._check_device()
-            if self.fs.log.header().next_index == self.fs.applied:
+            if self.fs.log.next_index() == self.fs.applied:
                 return None
             return self.replay()
         except FamfsError as exc:
@@ -257,6 +271,10 @@ class FamfsOperations:
             raise _err(errno.ESTALE, f"node id {nodeid} is unknown")
         return inode
 
+    def inode(self, nodeid: int) -> Inode:
+        """The inode of node id `nodeid` (ESTALE if there is none)."""
+        return self._inode(nodeid)
+
     def _children(self, inode: Inode) -> list[tuple[str, Inode]]:
         """(name, inode) of every entry of directory `inode`, in a stable order."""
         with self.lock:
@@ -271,6 +289,21 @@ class FamfsOperations:
                 if inode.nodeid == ROOT_ID and name == META_DIR:
                     continue
                 out.append((name, self._node_inode(child)))
+            if self.writable is not None:
+                out.extend(self.writable.children(inode.key))
+            return out
+
+    def _listing(self, inode: Inode) -> Listing:
+        """The entries of directory `inode` as `_children` has them, with the namespace's
+        nodes as they are (no inode is made here)."""
+        if inode.kind is Kind.META_DIR:
+            return list(self._children(inode))
+        with self.lock:
+            node = inode.node
+            assert isinstance(node, Directory)
+            out: Listing = list(node.children.items())
+            if inode.nodeid == ROOT_ID:
+                out = [(META_DIR, self._meta_dir())] + [e for e in out if e[0] != META_DIR]
             if self.writable is not None:
                 out.extend(self.writable.children(inode.key))
             return out
@@ -315,8 +348,9 @@ class FamfsOperations:
                                   extent=(meta.file_type, meta.offset, meta.length))
 
     def stat(self, inode: Inode) -> Stat:
-        uid, gid = inode.owner()
-        if inode.is_dir:
+        if inode.kind is Kind.FILE or inode.kind is Kind.META_FILE:
+            nlink, size = 1, inode.file_size()
+        else:
             node = inode.node
             if isinstance(node, Directory):
                 subdirs = node.subdirs
@@ -328,17 +362,25 @@ class FamfsOperations:
             else:
                 subdirs = sum(1 for _, c in self._children(inode) if c.is_dir)
             nlink, size = 2 + subdirs, 0
-        else:
-            nlink, size = 1, inode.file_size()
+        uid, gid = inode.owner()
         return Stat(inode.nodeid, inode.file_mode(), nlink, uid, gid, size, inode.atime_ns,
                     inode.mtime_ns, inode.ctime_ns)
+
+    @staticmethod
+    def valid_for(inode: Inode) -> tuple[int, int]:
+        """(entry, attributes): seconds the kernel may keep the name and the attributes of
+        `inode` without asking again (LONG_VALID_S, SHORT_VALID_S)."""
+        if inode.kind is Kind.FILE or inode.kind is Kind.META_FILE:
+            return (LONG_VALID_S, LONG_VALID_S) if inode.pending is None \
+                else (SHORT_VALID_S, SHORT_VALID_S)
+        return LONG_VALID_S, SHORT_VALID_S
 
     def lookup(self, parent: int, name: str) -> tuple[Inode, Stat]:
         """The child `name` of directory `parent`; counts one kernel lookup of it."""
         dir_inode = self._inode(parent)
         if not dir_inode.is_dir:
             raise _err(errno.ENOTDIR)
-        if len(os.fsencode(name)) > NAME_MAX:
+        if len(name) > NAME_MAX // 4 and len(os.fsencode(name)) > NAME_MAX:
             raise _err(errno.ENAMETOOLONG)
         if name == ".":
             child: Inode | None = dir_inode
@@ -350,17 +392,18 @@ class FamfsOperations:
         self.inodes.remember(child)
         return child, self.stat(child)
 
-    def remember(self, inode: Inode) -> None:
-        """Count a kernel lookup handed out by a listing (READDIRPLUS)."""
-        self.inodes.remember(inode)
+    def remember_each(self, inodes: list[Inode]) -> None:
+        """Count a kernel lookup of each of `inodes`, handed out by a listing (READDIRPLUS)."""
+        if inodes:
+            self.inodes.remember_each(inodes)
 
     def forget(self, nodeid: int, nlookup: int) -> None:
         self.inodes.forget(nodeid, nlookup)
 
-    def getattr(self, nodeid: int) -> Stat:
+    def getattr(self, nodeid: int) -> tuple[Inode, Stat]:
         inode = self._inode(nodeid)
         self._maybe_sync(inode)
-        return self.stat(inode)
+        return inode, self.stat(inode)
 
     def setattr(self, nodeid: int, changes: AttrChanges) -> Stat:
         """Change mode, owner or times in memory. A size change is refused (EINVAL). A file
@@ -438,7 +481,7 @@ class FamfsOperations:
         if not inode.is_dir:
             raise _err(errno.ENOTDIR)
         self._maybe_sync(inode)
-        listing = self._children(inode)
+        listing = self._listing(inode)
         with self.lock:
             fh = self._next_fh
             self._next_fh += 1
@@ -450,16 +493,16 @@ class FamfsOperations:
         inode = self._inode(nodeid)
         listing = self._dir_handles.get(fh)
         if listing is None:
-            listing = self._children(inode)
+            listing = self._listing(inode)
         if offset < 1:
-            yield DirEntry(".", self.stat(inode), None, 1)
+            yield ".", inode, 1
         if offset < 2:
             parent_key = inode.key.rsplit("/", 1)[0] if "/" in inode.key else ""
-            parent = self.inodes.by_key(parent_key) or inode
-            yield DirEntry("..", self.stat(parent), None, 2)
+            yield "..", self.inodes.by_key(parent_key) or inode, 2
+        node_inode = self._node_inode
         for i in range(max(0, offset - 2), len(listing)):
             name, child = listing[i]
-            yield DirEntry(name, self.stat(child), child, i + 3)
+            yield name, child if isinstance(child, Inode) else node_inode(child), i + 3
 
     def releasedir(self, fh: int) -> None:
         with self.lock:
@@ -488,8 +531,10 @@ class FamfsOperations:
             raise _err(errno.EISDIR)
         if flags & os.O_ACCMODE != os.O_RDONLY:
             self._check_writable(inode)
-        pending = self._pending(nodeid)
-        if pending is None or not self._writable().opened(pending):
+        # The inode's own link, not `_pending`: a file being logged has left the pending
+        # table already, and `opened` waits for the logging to end.
+        pending = inode.pending
+        if pending is None or not self._writable().opened(pending):  # type: ignore[arg-type]
             self.mapped(inode)
         return self._open_file(flags)
 
@@ -681,7 +726,8 @@ class FamfsOperations:
 
     def getxattr(self, nodeid: int, name: str, *, uid: int, pid: int = 0,
                  probe: bool = False) -> bytes:
-        """The value of attribute `name` asked for by user `uid`; ENODATA if it has none.
+        """The value of attribute `name` asked for by user `uid`; ENODATA if it has none,
+        EOPNOTSUPP for a name outside the user namespace (XATTR_USER_PREFIX).
 
         Reading any attribute of a file needs read permission on it, which the kernel checks
         (the mount uses default_permissions). `user.famfs.logplay` replays the log, so only
@@ -690,6 +736,9 @@ class FamfsOperations:
         follows, so one getxattr(2) sequence replays once.
         """
         inode = self._inode(nodeid)
+        if not name.startswith(XATTR_USER_PREFIX):
+            raise _err(errno.EOPNOTSUPP, f"{name}: no attributes outside the "
+                       f"{XATTR_USER_PREFIX} namespace")
         if name == FMAP_XATTR and inode.kind in (Kind.FILE, Kind.META_FILE):
             return self._fmap_blob(inode)
         if inode.nodeid == ROOT_ID and name == LOGPLAY_XATTR:

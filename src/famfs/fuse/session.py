@@ -17,6 +17,10 @@ Extension points (stable):
   OSError (famfs.errors are OSErrors) or any exception with a positive int `errno` attribute;
   a `wire.WireError` (bad arguments) becomes EINVAL, anything else EIO. Opcodes in
   `wire.NO_REPLY_OPCODES` never get a reply.
+- The short path: a handler made with `short_path(fn)` is served, for every request without
+  extension headers once INIT is done, by `fn(header, args)` with the header's fields as a
+  tuple (`Header`) and a view of the arguments; no `Request` is built and no INTERRUPT is
+  tracked (so such handlers must not block). Replies and errors as above.
 - `Session.request_capability(flag, on_granted)`: ask for a 64-bit INIT flag (bits >= 32
   travel in flags2) if the kernel offers it; `on_granted(init_in)` runs before the INIT reply
   goes out when it was granted. `Session.granted` holds the negotiated flags afterwards.
@@ -61,6 +65,7 @@ STUCK_S = 0.02
 """An idle helper looks every this many seconds whether the reading thread is stuck in a slow
 request while others wait; if so it serves them."""
 _IN_HEADER = InHeader.FORMAT
+_IN_SIZE = InHeader.SIZE
 _OUT_HEADER = OutHeader.FORMAT
 _OUT_SIZE = OutHeader.SIZE
 _OPCODE_UNIQUE = struct.Struct("<IQ")
@@ -73,6 +78,12 @@ DEFAULT_WANT = (InitFlag.ASYNC_READ | InitFlag.BIG_WRITES | InitFlag.MAX_PAGES
 
 Buffer = bytes | bytearray | memoryview
 Reply = Buffer | Sequence[Buffer] | None
+Header = tuple[int, ...]
+"""The fields of a fuse_in_header, in wire order: len, opcode, unique, nodeid, uid, gid, pid,
+total_extlen, padding."""
+BATCHED_OPCODES = frozenset({Opcode.READ, Opcode.WRITE})
+"""Requests the kernel sends several at once (asynchronous direct I/O): after reading one, the
+reader looks whether a helper should take the next."""
 
 
 @dataclass
@@ -101,9 +112,28 @@ class Request:
         """Whether the kernel sent INTERRUPT for this request."""
         return self.header.unique in self.session.interrupted
 
+    @property
+    def fields(self) -> Header:
+        """The header's fields as the short path passes them."""
+        h = self.header
+        return (h.len, h.opcode, h.unique, h.nodeid, h.uid, h.gid, h.pid, h.total_extlen,
+                h.padding)
+
 
 Handler = Callable[[Request], Reply]
-DataHandler = Callable[[int, memoryview], Reply]
+ShortHandler = Callable[[Header, memoryview], Reply]
+
+
+def short_path(fn: ShortHandler) -> Handler:
+    """A handler served by `fn(header, args)` on both paths: directly on the short path, and
+    through a `Request` where the short path does not apply (extension headers)."""
+    def handler(req: Request) -> Reply:
+        return fn(req.fields, req.body)
+
+    handler.short = fn  # type: ignore[attr-defined]
+    handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", "handler")
+    handler.__doc__ = fn.__doc__
+    return handler
 
 
 def error_number(exc: BaseException) -> int:
@@ -125,8 +155,8 @@ class Session:
                  on_destroy: Callable[[], None] | None = None, name: str = "fuse") -> None:
         self.fd = fd
         self.handlers: dict[int, Handler] = {}
-        self.data_handlers: dict[int, DataHandler] = {}
-        """Opcodes served by the short path (see `register`)."""
+        self.short_handlers: dict[int, ShortHandler] = {}
+        """Opcodes served by the short path (see `short_path`)."""
         for opcode, handler in (handlers or {}).items():
             self.register(opcode, handler)
         self.workers = max(1, workers)
@@ -173,19 +203,14 @@ class Session:
     # --- configuration ------------------------------------------------------------------
 
     def register(self, opcode: int, handler: Handler) -> None:
-        """Route `opcode` to `handler` (replacing any handler it had).
-
-        A handler with a `data` attribute also offers the short path, meant for READ and
-        WRITE, which must be cheap: `handler.data(nodeid, args)` gets the node id and the
-        request's arguments (a view valid until it returns) and returns the reply like any
-        handler; no `Request` is built and no INTERRUPT is tracked. Requests that carry
-        extension headers still go to `handler` itself."""
+        """Route `opcode` to `handler` (replacing any handler it had). A handler made by
+        `short_path` also takes the short path; opcodes without a reply never do."""
         self.handlers[int(opcode)] = handler
-        data = getattr(handler, "data", None)
-        if data is not None:
-            self.data_handlers[int(opcode)] = data
+        short = getattr(handler, "short", None)
+        if short is not None and opcode not in wire.NO_REPLY_OPCODES:
+            self.short_handlers[int(opcode)] = short
         else:
-            self.data_handlers.pop(int(opcode), None)
+            self.short_handlers.pop(int(opcode), None)
 
     def request_capability(self, flag: int,
                            on_granted: Callable[[InitIn], None] | None = None) -> None:
@@ -323,7 +348,7 @@ class Session:
             # reply), so a helper is only asked for when there is a gap, or for READ and
             # WRITE, which the kernel also sends in batches (asynchronous direct I/O).
             opcode, unique = _OPCODE_UNIQUE.unpack_from(msg, 4) if n >= 16 else (0, 0)
-            if unique != last_unique + 2 or opcode in self.data_handlers:
+            if unique != last_unique + 2 or opcode in BATCHED_OPCODES:
                 self._kick(msg)
             last_unique = unique
             self._busy_since = time.monotonic()
@@ -433,12 +458,12 @@ class Session:
                 self._log(f"dropped a {len(msg)}-byte request: shorter than a header")
             return
         fields = _IN_HEADER.unpack_from(msg)
-        data_handler = self.data_handlers.get(fields[1])
-        if data_handler is not None and fields[0] == len(msg) and not fields[7] \
+        short = self.short_handlers.get(fields[1])
+        if short is not None and fields[0] == len(msg) and not fields[7] \
                 and self.init_in is not None:
-            # READ and WRITE: no Request, no interrupt bookkeeping (they never block).
+            # No Request, no interrupt bookkeeping (these handlers never block).
             try:
-                result = data_handler(fields[3], msg[InHeader.SIZE:])
+                result = short(fields, msg[_IN_SIZE:])
             except Exception as exc:  # every failure becomes an error reply
                 self._failed(fields[1], fields[2], exc)
                 return

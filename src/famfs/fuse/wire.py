@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import ClassVar, TypeVar
 
 KERNEL_VERSION = 7
@@ -650,6 +651,33 @@ def direntplus_size(namelen: int) -> int:
 def pack_direntplus(entry: EntryOut, off: int, dtype: int, name: bytes) -> bytes:
     """One fuse_direntplus: the entry (nodeid 0 for `.`/`..`: no lookup is counted), the dirent."""
     return entry.pack() + pack_dirent(entry.attr.ino, off, dtype, name)
+
+
+# The same structs flattened for replies packed in one call (fields in the order and at the
+# offsets given above; the 16 fuse_attr fields are Attr's):
+#   ENTRY_OUT   fuse_entry_out with its fuse_attr (128 bytes)
+#   ATTR_OUT    fuse_attr_out with its fuse_attr (104 bytes): attr_valid, attr_valid_nsec, dummy
+#   DIRENTPLUS  fuse_direntplus: fuse_entry_out, then fuse_dirent up to its name (152 bytes)
+_ATTR_FIELDS = Attr.FORMAT.format.lstrip("<")
+ENTRY_OUT = struct.Struct("<QQQQII" + _ATTR_FIELDS)
+ATTR_OUT = struct.Struct("<QII" + _ATTR_FIELDS)
+DIRENTPLUS = struct.Struct("<QQQQII" + _ATTR_FIELDS + "QQII")
+assert ENTRY_OUT.size == EntryOut.SIZE and ATTR_OUT.size == AttrOut.SIZE
+assert DIRENTPLUS.size == EntryOut.SIZE + DIRENT.size
+
+
+@lru_cache(maxsize=64)
+def direntplus_struct(namelen: int) -> struct.Struct:
+    """DIRENTPLUS with a name of `namelen` bytes after it, NUL-padded to 8 bytes: one
+    direntplus_size(namelen)-byte entry per pack (the name is the last value)."""
+    return struct.Struct(f"{DIRENTPLUS.format}{direntplus_size(namelen) - DIRENTPLUS.size}s")
+
+
+@lru_cache(maxsize=64)
+def dirent_struct(namelen: int) -> struct.Struct:
+    """DIRENT with a name of `namelen` bytes after it, NUL-padded to 8 bytes (one
+    dirent_size(namelen)-byte entry per pack; the name is the last value)."""
+    return struct.Struct(f"{DIRENT.format}{dirent_size(namelen) - DIRENT.size}s")
 
 
 def pack_request(opcode: int, unique: int, nodeid: int, payload: bytes = b"", uid: int = 0,

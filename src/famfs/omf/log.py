@@ -31,6 +31,9 @@ _HEADER = struct.Struct("<QQQQQQ")
 _HEADER_CRC_SPAN = 24
 COUNTERS_OFFSET = 32
 """Offset of next_seqnum and next_index: 16 bytes, written in one store on append."""
+NEXT_INDEX = struct.Struct("<Q")
+NEXT_INDEX_OFFSET = 40
+"""Offset of next_index (u64) in the header."""
 
 
 @dataclass(frozen=True)

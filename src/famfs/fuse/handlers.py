@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import time
 from collections.abc import Callable
 from stat import S_IFDIR, S_IFREG
 
 from famfs.errors import FamfsError
+from famfs.fs.namespace import Node
 from famfs.fuse import wire
-from famfs.fuse.inodes import BLOCK_SIZE, Stat
+from famfs.fuse.inodes import BLOCK_SIZE, Inode, Stat
 from famfs.fuse.ops import AttrChanges, FamfsOperations, OpenFile
 from famfs.fuse.session import Handler, Header, Reply, Request, short_path
 from famfs.fuse.wire import FopenFlag, Opcode, SetattrValid
@@ -160,6 +162,7 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         return open_out.pack(ops.opendir(header[3]), 0, 0)
 
     stat_of = ops.stat
+    inodes_of = ops.inodes_of
     fsencode = os.fsencode
     plus_struct = wire.direntplus_struct
     plain_struct = wire.dirent_struct
@@ -170,15 +173,35 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         if len(body) < read_in_size:
             wire.ReadIn.unpack(body)
         fh, offset, size = read_in.unpack_from(body)[:3]
+        names, packers, children, offsets = fitting(header[3], fh, offset, size, plain_struct)
         out = bytearray()
-        for name, inode, off in ops.readdir(header[3], fh, offset):
-            raw = fsencode(name)
-            packer = plain_struct(len(raw))
-            if len(out) + packer.size > size:
-                break
+        for raw, packer, inode, off in zip(names, packers, inodes_of(children), offsets,
+                                           strict=True):
             dtype = (S_IFDIR if inode.is_dir else S_IFREG) >> DT_SHIFT
             out += packer.pack(inode.nodeid, off, len(raw), dtype, raw)
         return out
+
+    def fitting(nodeid: int, fh: int, offset: int, size: int,
+                struct_of: Callable[[int], struct.Struct]
+                ) -> tuple[list[bytes], list[struct.Struct], list[Node | Inode], list[int]]:
+        """The entries from `offset` whose packed form (by `struct_of(name length)`) fits
+        `size` bytes: their names, structs, nodes and offsets."""
+        names: list[bytes] = []
+        packers: list[struct.Struct] = []
+        children: list[Node | Inode] = []
+        offsets: list[int] = []
+        used = 0
+        for name, child, off in ops.readdir(nodeid, fh, offset):
+            raw = fsencode(name)
+            packer = struct_of(len(raw))
+            used += packer.size
+            if used > size:
+                break
+            names.append(raw)
+            packers.append(packer)
+            children.append(child)
+            offsets.append(off)
+        return names, packers, children, offsets
 
     @short_path
     def readdirplus(header: Header, body: memoryview) -> Reply:
@@ -187,23 +210,21 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         if len(body) < read_in_size:
             wire.ReadIn.unpack(body)
         fh, offset, size = read_in.unpack_from(body)[:3]
+        names, packers, children, offsets = fitting(header[3], fh, offset, size, plus_struct)
+        dots = 0
+        while dots < len(offsets) and offsets[dots] <= 2:
+            dots += 1
+        inodes = inodes_of(children[:dots]) + inodes_of(children[dots:], True)
         out = bytearray()
-        listed = []
-        for name, inode, off in ops.readdir(header[3], fh, offset):
-            raw = fsencode(name)
-            packer = plus_struct(len(raw))
-            if len(out) + packer.size > size:
-                break
+        for raw, packer, inode, off in zip(names, packers, inodes, offsets, strict=True):
             st = stat_of(inode)
             if off > 2:
                 nodeid = inode.nodeid
                 entry_valid, attr_valid = valid_for(inode)
-                listed.append(inode)
             else:
                 nodeid = entry_valid = attr_valid = 0
             out += packer.pack(nodeid, 0, entry_valid, attr_valid, 0, 0, *attr_values(st),
                                st.ino, off, len(raw), st.mode >> DT_SHIFT, raw)
-        ops.remember_each(listed)
         return out
 
     @short_path

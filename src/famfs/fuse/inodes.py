@@ -10,6 +10,7 @@ and never reach the device.
 
 from __future__ import annotations
 
+import gc
 import stat
 import threading
 import time
@@ -23,6 +24,11 @@ from famfs.omf.layout import ALLOC_UNIT, FILE_FLAG_ALL_HOSTS_RO
 ROOT_ID = 1
 BLOCK_SIZE = 512
 """Unit of st_blocks."""
+FREEZE_AFTER = 64
+"""After a listing makes at least this many inodes, the objects alive are moved out of the
+garbage collector's way (gc.freeze): inodes and namespace nodes live as long as the mount, and
+the collector's repeated full passes over hundreds of thousands of them cost more than making
+them. (Only reference cycles that are garbage at that moment are never collected.)"""
 
 
 class Kind(Enum):
@@ -183,16 +189,42 @@ class InodeTable:
                 inode.key = key
                 self._by_key[key] = inode
 
+    def of_nodes(self, items: list[Node | Inode], count_lookups: bool = False) -> list[Inode]:
+        """The inode of each of `items`: inodes as they are, namespace nodes as `ensure`
+        gives them (made on first sight), all in one pass under the lock; with
+        `count_lookups`, one kernel lookup of each is counted too."""
+        by_key, by_id = self._by_key, self._by_id
+        now = self.epoch_ns
+        out: list[Inode] = []
+        made = 0
+        with self._lock:
+            for item in items:
+                if isinstance(item, Inode):
+                    inode = item
+                else:
+                    key = item.relpath
+                    found = by_key.get(key)
+                    if found is None:
+                        nodeid = self._next
+                        self._next = nodeid + 1
+                        kind = Kind.DIR if isinstance(item, Directory) else Kind.FILE
+                        found = by_id[nodeid] = by_key[key] = Inode(
+                            nodeid, key, kind, item, 0, None, None, None, now, now, now)
+                        made += 1
+                    elif found.node is not item:
+                        found.node = item
+                    inode = found
+                if count_lookups:
+                    inode.nlookup += 1
+                out.append(inode)
+        if made >= FREEZE_AFTER:
+            gc.freeze()
+        return out
+
     def remember(self, inode: Inode, count: int = 1) -> None:
         """Count `count` kernel lookups of `inode` (FORGET gives them back)."""
         with self._lock:
             inode.nlookup += count
-
-    def remember_each(self, inodes: list[Inode]) -> None:
-        """Count one kernel lookup of each of `inodes` (a listing's entries)."""
-        with self._lock:
-            for inode in inodes:
-                inode.nlookup += 1
 
     def forget(self, nodeid: int, count: int) -> None:
         """The kernel dropped `count` lookups. Inodes stay (names never go away in famfs),

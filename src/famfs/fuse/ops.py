@@ -78,9 +78,10 @@ class MountOptions:
     off (`famfs mount --no-create`), creating is refused as on a client."""
 
 
-DirEntry = tuple[str, Inode, int]
-"""One directory entry: (name, inode, offset where the listing resumes after it). `.` and `..`
-are offsets 1 and 2 (the kernel counts no lookups for them)."""
+DirEntry = tuple[str, "Node | Inode", int]
+"""One directory entry: (name, namespace node or inode, offset where the listing resumes after
+it); `inodes_of` gives the inodes of the nodes. `.` and `..` are offsets 1 and 2 (inodes; the
+kernel counts no lookups for them)."""
 
 Listing = list[tuple[str, "Node | Inode"]]
 """A snapshot of a directory's entries, in order: namespace nodes (their inodes are made when
@@ -392,11 +393,6 @@ class FamfsOperations:
         self.inodes.remember(child)
         return child, self.stat(child)
 
-    def remember_each(self, inodes: list[Inode]) -> None:
-        """Count a kernel lookup of each of `inodes`, handed out by a listing (READDIRPLUS)."""
-        if inodes:
-            self.inodes.remember_each(inodes)
-
     def forget(self, nodeid: int, nlookup: int) -> None:
         self.inodes.forget(nodeid, nlookup)
 
@@ -499,10 +495,15 @@ class FamfsOperations:
         if offset < 2:
             parent_key = inode.key.rsplit("/", 1)[0] if "/" in inode.key else ""
             yield "..", self.inodes.by_key(parent_key) or inode, 2
-        node_inode = self._node_inode
         for i in range(max(0, offset - 2), len(listing)):
             name, child = listing[i]
-            yield name, child if isinstance(child, Inode) else node_inode(child), i + 3
+            yield name, child, i + 3
+
+    def inodes_of(self, entries: list[Node | Inode], count_lookups: bool = False
+                  ) -> list[Inode]:
+        """The inodes of listed `entries` (see `readdir`), made in one pass; with
+        `count_lookups`, one kernel lookup of each is counted (READDIRPLUS)."""
+        return self.inodes.of_nodes(entries, count_lookups)
 
     def releasedir(self, fh: int) -> None:
         with self.lock:

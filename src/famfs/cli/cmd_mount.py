@@ -107,7 +107,8 @@ def run_mount(args: argparse.Namespace) -> int:
                              f"{', '.join(PROTOCOL_CHOICES)}")
     req = MountRequest(args.device, args.mountpoint,
                        MountOptions(readonly=args.readonly, cache=args.cache,
-                                    follow=args.follow, create=args.create),
+                                    follow=args.follow, create=args.create,
+                                    freeze_gc=True),
                        workers=args.threads, famfs_protocol=args.famfs_protocol,
                        log=args.log)
     if args.verbose:

@@ -25,10 +25,11 @@ ROOT_ID = 1
 BLOCK_SIZE = 512
 """Unit of st_blocks."""
 FREEZE_AFTER = 64
-"""After a listing makes at least this many inodes, the objects alive are moved out of the
-garbage collector's way (gc.freeze): inodes and namespace nodes live as long as the mount, and
-the collector's repeated full passes over hundreds of thousands of them cost more than making
-them. (Only reference cycles that are garbage at that moment are never collected.)"""
+"""With `freeze_gc`, after a listing makes at least this many inodes, the objects alive are
+moved out of the garbage collector's way (gc.freeze): inodes and namespace nodes live as long as
+the mount, and the collector's repeated full passes over hundreds of thousands of them cost more
+than making them. (Reference cycles that are garbage at that moment are never collected, which
+is why only a server that owns its process asks for it.)"""
 
 
 class Kind(Enum):
@@ -136,7 +137,9 @@ class Inode:
 class InodeTable:
     """Node ids by id and by path; thread-safe. Ids start at 2 (1 is the root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, freeze_gc: bool = False) -> None:
+        self.freeze_gc = freeze_gc
+        """Whether big listings gc.freeze the process (see FREEZE_AFTER)."""
         self._lock = threading.Lock()
         self._by_id: dict[int, Inode] = {}
         self._by_key: dict[str, Inode] = {}
@@ -217,7 +220,7 @@ class InodeTable:
                 if count_lookups:
                     inode.nlookup += 1
                 out.append(inode)
-        if made >= FREEZE_AFTER:
+        if self.freeze_gc and made >= FREEZE_AFTER:
             gc.freeze()
         return out
 

@@ -76,6 +76,9 @@ class MountOptions:
     create: bool = True
     """On the master, make files and directories through the mount (famfs.fuse.writable);
     off (`famfs mount --no-create`), creating is refused as on a client."""
+    freeze_gc: bool = False
+    """The server owns its process (`famfs mount`): objects that live as long as the mount
+    are kept out of the garbage collector's full passes (see famfs.fuse.inodes.FREEZE_AFTER)."""
 
 
 DirEntry = tuple[str, "Node | Inode", int]
@@ -168,7 +171,7 @@ class FamfsOperations:
         """The one source of maps and devices (famfs.mapping.server)."""
         self.device_listeners: list[Callable[[list[int]], None]] = []
         """Called with the indices of devices a replay added (to push them to the kernel)."""
-        self.inodes = InodeTable()
+        self.inodes = InodeTable(self.options.freeze_gc)
         self.inodes.add_root(fs.namespace.root)
         self._dir_handles: dict[int, Listing] = {}
         self._next_fh = 1

@@ -555,9 +555,17 @@ class FamfsOperations:
         """The GET_FMAP reply of file `nodeid` (ENOENT for a directory)."""
         return self._fmap_blob(self._inode(nodeid))
 
+    def _settled(self, inode: Inode) -> None:
+        """Wait for a logging of the inode's file under way (a host that sees the file in the
+        log gets its map here too). Callers hold no lock of the mount's."""
+        pending = inode.pending
+        if pending is not None:
+            self._writable().settle(pending)  # type: ignore[arg-type]
+
     def _fmap_blob(self, inode: Inode) -> bytes:
         blob = inode.fmap_blob
         if blob is None:
+            self._settled(inode)
             if inode.pending is not None:
                 # Its map changes as it grows: none is handed out before it is logged, and
                 # a kernel that asks at open falls back to READ and WRITE requests.
@@ -575,6 +583,7 @@ class FamfsOperations:
         """The map of file `nodeid` as simple extents only (the newest kernel revision; ENODATA
         for a directory, E2BIG for a file with more chunks than such a map holds)."""
         inode = self._inode(nodeid)
+        self._settled(inode)
         if inode.kind not in (Kind.FILE, Kind.META_FILE) or inode.pending is not None:
             raise _err(errno.ENODATA)
         try:

@@ -232,6 +232,13 @@ class WritableNamespace:
             p.opens += 1
             return True
 
+    def settle(self, p: PendingFile) -> None:
+        """Return once a logging of `p` under way has ended (the committer holds the file's
+        lock while it logs): then `p` is either logged or lost, never half-way."""
+        if p.done:
+            with p.lock:
+                pass
+
     def released(self, p: PendingFile) -> None:
         """One open of `p` is gone; after the last one the committer logs it (an unlinked one
         is given back at once)."""
@@ -447,6 +454,15 @@ class WritableNamespace:
             for pos in range(0, n, len(_ZEROS)):
                 self.store(dev, addr + pos, memoryview(_ZEROS)[:min(len(_ZEROS), n - pos)])
 
+    def _make_room(self, p: PendingFile, end: int, filled_to: int) -> None:
+        """Grow `p` to hold `end` bytes, and extend it with zeros to `filled_to` bytes if it
+        is shorter (its lock held)."""
+        if end > p.capacity:
+            self._grow(p, end)
+        if filled_to > p.size:
+            self._zero(p, p.size, filled_to)
+            p.size = filled_to
+
     def write(self, p: PendingFile, offset: int, data: memoryview) -> int:
         """Write `data` at `offset`, growing `p` as needed; returns the bytes written (short
         if the device failed after some went in)."""
@@ -454,11 +470,7 @@ class WritableNamespace:
         with p.lock:
             if p.done:
                 raise _err(errno.ESTALE, f"{p.relpath}: logged while being written")
-            if end > p.capacity:
-                self._grow(p, end)
-            if offset > p.size:
-                self._zero(p, p.size, offset)
-                p.size = offset
+            self._make_room(p, end, offset)
             done = 0
             try:
                 for dev, addr, n in self._runs(p, offset, len(data)):
@@ -485,10 +497,7 @@ class WritableNamespace:
         with p.lock:
             if p.done:
                 raise _err(errno.EINVAL, f"{p.relpath}: logged files are never resized")
-            if size > p.capacity:
-                self._grow(p, size)
-            if size > p.size:
-                self._zero(p, p.size, size)
+            self._make_room(p, size, size)
             p.size = size
             p.inode.mtime_ns = p.inode.ctime_ns = time.time_ns()
 

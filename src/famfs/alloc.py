@@ -283,6 +283,48 @@ class Allocator:
                                f"on device {devindex}: {self.free()} bytes free in all")
         return FileMap.simple([SimpleExtent(devindex, first * au, nau * au)])
 
+    def alloc_contiguous_many(self, sizes: Sequence[int], devindex: int = 0,
+                              taken: dict[int, SpaceMap] | None = None) -> list[int]:
+        """Device byte offsets of one simple extent each for files of `sizes` bytes, all
+        on `devindex`: what `alloc_contiguous` of each size in turn gives when each result
+        is added to `taken` before the next (first fit), found in one pass over the free
+        gaps. A size that does not fit raises the NoSpaceError `alloc_contiguous` raises
+        for it. Nothing is marked, and `taken` is not changed."""
+        au = self.alloc_unit
+        space = self.maps[devindex]
+        busy = self._busy(devindex, taken)
+        runs = sorted(run for m in busy for run in zip(m.starts, m.ends, strict=True))
+        gap_starts: list[int] = []
+        gap_ends: list[int] = []
+        pos = 0
+        for start, end in runs:
+            if start > pos:
+                gap_starts.append(pos)
+                gap_ends.append(min(start, space.aus))
+            pos = max(pos, end)
+        if pos < space.aus:
+            gap_starts.append(pos)
+            gap_ends.append(space.aus)
+        out: list[int] = []
+        first_open = 0
+        ngaps = len(gap_starts)
+        for size in sizes:
+            if size <= 0:
+                raise UsageError(f"file size {size} must be positive")
+            nau = -(-size // au)
+            while first_open < ngaps and gap_starts[first_open] >= gap_ends[first_open]:
+                first_open += 1
+            i = first_open
+            while i < ngaps and gap_ends[i] - gap_starts[i] < nau:
+                i += 1
+            if i == ngaps:
+                raise NoSpaceError(f"no {nau} contiguous free allocation units ({nau * au} "
+                                   f"bytes) on device {devindex}: {self.free()} bytes free in "
+                                   f"all")
+            out.append(gap_starts[i] * au)
+            gap_starts[i] += nau
+        return out
+
     def alloc_spread(self, size: int, order: Sequence[int],
                      taken: dict[int, SpaceMap] | None = None) -> FileMap:
         """A contiguous file on the first device of `order` with room for it (the others are

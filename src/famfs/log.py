@@ -22,12 +22,12 @@ from famfs.omf.log import (
     LogEntry,
     LogHeader,
     Payload,
-    crc_column,
     decode_entries,
     decode_entry,
-    encode_entry,
+    encode_records,
     entry_head,
     entry_offset,
+    set_crcs,
 )
 from famfs.omf.superblock import Superblock
 
@@ -106,38 +106,31 @@ class MetadataLog:
         two counters move together in a single 16-byte store, so a reader never trusts a
         partial entry.
         """
-        head = self.header()
-        if head.next_index + len(payloads) > head.slots:
-            raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
-                               f"{len(payloads)} more needed")
-        first = head.next_index
-        buf = self.device.buf
-        off = self.base + entry_offset(first)
-        blob = b"".join(encode_entry(first + i, p) for i, p in enumerate(payloads))
-        _check_decodes(blob, first, len(payloads))
-        self.device.pwrite(off, blob)
-        end = first + len(payloads)
-        counters = end.to_bytes(8, "little") * 2
-        pos = self.base + COUNTERS_OFFSET
-        buf[pos:pos + 16] = counters
-        return first
+        first = self._first_free(len(payloads))
+        return self._write(first, encode_records(payloads))
 
     def append_records(self, records: np.ndarray) -> int:
         """Append entries given as an ENTRY_DTYPE array (payload fields filled in; seqnum and
         CRC are set here); return the index of the first. For writing many entries at once
         (building test and benchmark images): the same contract as `append`, and the same
         round trip through the decoder before anything is written."""
+        first = self._first_free(len(records))
+        return self._write(first, np.array(records, dtype=ENTRY_DTYPE, copy=True))
+
+    def _first_free(self, count: int) -> int:
+        """The index of the next slot; LogFullError unless `count` more slots are free."""
         head = self.header()
-        count = len(records)
         if head.next_index + count > head.slots:
             raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
                                f"{count} more needed")
-        first = head.next_index
-        records = np.array(records, dtype=ENTRY_DTYPE, copy=True)
+        return head.next_index
+
+    def _write(self, first: int, records: np.ndarray) -> int:
+        """Number `records` (a writable ENTRY_DTYPE array) from slot `first`, set their CRCs,
+        decode them back, then write them and move the header counters."""
+        count = len(records)
         records["seqnum"] = np.arange(first, first + count, dtype=np.uint64)
-        records["crc"] = 0
-        blob = records.tobytes()
-        records["crc"] = np.array(crc_column(blob, 0, count), dtype=np.uint64)
+        set_crcs(records)
         blob = records.tobytes()
         _check_decodes(blob, first, count)
         self.device.pwrite(self.base + entry_offset(first), blob)

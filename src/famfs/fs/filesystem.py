@@ -52,7 +52,7 @@ from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
 from famfs.holds import DeviceHolds
 from famfs.log import MetadataLog
-from famfs.omf.fmap import FileMap, SimpleExtent, check_fmap
+from famfs.omf.fmap import ExtentType, FileMap, SimpleExtent, check_fmap
 from famfs.omf.layout import (
     FILE_FLAG_ALL_HOSTS_RW,
     LOG_ENTRY_SIZE,
@@ -493,38 +493,34 @@ class Filesystem:
         self.refresh()
         files: list[File] = []
         pending: list[File] = []
+        placed: list[NewFile] = []
         seen: set[str] = set()
+        parents: set[str] = set()
+        self.namespace.prefetch([spec.relpath for spec in specs])
         for spec in specs:
-            existing = self._plan(spec, seen)
+            existing = self._plan(spec, seen, parents)
             if existing is not None:
                 files.append(existing)
                 continue
             node = File(spec.relpath, spec.mode & 0o7777, spec.uid, spec.gid, None)
             files.append(node)
             pending.append(node)
+            placed.append(spec)
         head = self.log.header()
         if head.next_index + len(pending) > head.slots:
             raise LogFullError(f"log full: {head.next_index} of {head.slots} slots used, "
                                f"{len(pending)} more needed")
         self._open_devices_for(specs)
         taken = self._held_space()
-        by_path = {spec.relpath: spec for spec in specs}
-        for node in pending:
-            spec = by_path[node.relpath]
-            fmap = self._allocate(spec, taken)
-            node.entry = FileEntry(spec.relpath, spec.size, fmap, spec.mode, spec.uid, spec.gid,
-                                   FILE_FLAG_ALL_HOSTS_RW)
-            self._check_file_entry(node.entry, head.next_index)
-            for ext in fmap.all_extents():
-                space = taken.get(ext.devindex)
-                if space is None:
-                    space = taken[ext.devindex] = SpaceMap(self.allocator.maps[ext.devindex].aus)
-                first, end = self.allocator.aus_of(ext)
-                space.add(first, end)
+        device = self._one_device(placed)
+        if device is None:
+            for node, spec in zip(pending, placed, strict=True):
+                self._place(node, spec, taken, head.next_index)
+        else:
+            self._place_contiguous(pending, placed, device, taken, head.next_index)
         reservation = Reservation(self, files, pending, applied=self.applied)
         if hold:
-            reservation.held = _merged((e.devindex, e.offset, e.length) for node in pending
-                                       for e in node.entry.fmap.all_extents())
+            reservation.held = _merged(_extent_runs(pending))
         try:
             self._reserve_backing(pending)
             for devindex, offset, length in reservation.held:
@@ -534,8 +530,56 @@ class Filesystem:
             raise
         return reservation
 
-    def _plan(self, spec: NewFile, seen: set[str]) -> File | None:
-        """Check one spec; the logged file it names already, or None for a new file."""
+    def _one_device(self, specs: Sequence[NewFile]) -> int | None:
+        """The device every spec of `specs` goes on as one contiguous extent, if the
+        allocation policy leaves no choice (one device, or all name the same), else None."""
+        if not specs or any(spec.interleave is not None for spec in specs):
+            return None
+        named = {spec.device for spec in specs}
+        if named == {None}:
+            return 0 if len(self.device_sizes) == 1 else None
+        return named.pop() if len(named) == 1 else None
+
+    def _place(self, node: File, spec: NewFile, taken: dict[int, SpaceMap],
+               index: int) -> None:
+        """Allocate pending file `node` by the policy, its entry checked as log entry
+        `index`, and add its space to `taken`."""
+        fmap = self._allocate(spec, taken)
+        node.entry = FileEntry(spec.relpath, spec.size, fmap, spec.mode, spec.uid, spec.gid,
+                               FILE_FLAG_ALL_HOSTS_RW)
+        self._check_file_entry(node.entry, index)
+        for ext in fmap.all_extents():
+            space = taken.get(ext.devindex)
+            if space is None:
+                space = taken[ext.devindex] = SpaceMap(self.allocator.maps[ext.devindex].aus)
+            first, end = self.allocator.aus_of(ext)
+            space.add(first, end)
+
+    def _place_contiguous(self, nodes: list[File], specs: list[NewFile], device: int,
+                          taken: dict[int, SpaceMap], index: int) -> None:
+        """`_place` of each node in turn, for files that all go on `device` as one extent:
+        the same first-fit extents, found in one pass, and the same checks (an entry that
+        is not plainly inside the data area of device 0 gets check_fmap's own)."""
+        au = self.sb.alloc_unit
+        offsets = self.allocator.alloc_contiguous_many([spec.size for spec in specs], device,
+                                                       taken)
+        dev0, start = self.device_sizes[0], self.data_start
+        simple = ExtentType.SIMPLE
+        for node, spec, offset in zip(nodes, specs, offsets, strict=True):
+            size = spec.size
+            length = -(-size // au) * au
+            entry = node.entry = FileEntry(
+                spec.relpath, size, FileMap(simple, (SimpleExtent(device, offset, length),)),
+                spec.mode, spec.uid, spec.gid, FILE_FLAG_ALL_HOSTS_RW)
+            if not (device == 0 and start <= offset and offset + length <= dev0 and offset
+                    and not offset % au and length >= size):
+                self._check_file_entry(entry, index)
+
+    def _plan(self, spec: NewFile, seen: set[str], parents: set[str] | None = None
+              ) -> File | None:
+        """Check one spec; the logged file it names already, or None for a new file.
+        `parents` (if given) holds parent paths checked already by this caller, the
+        namespace unchanged since."""
         check_name(spec.relpath)
         if spec.size <= 0:
             raise UsageError(f"{spec.relpath}: size {spec.size} must be positive")
@@ -560,7 +604,11 @@ class Filesystem:
         if spec.relpath in seen:
             raise ExistsError(f"{spec.relpath}: named twice")
         seen.add(spec.relpath)
-        self._check_parent(spec.relpath)
+        parent = spec.relpath.rpartition("/")[0]
+        if parents is None or parent not in parents:
+            self._check_parent(spec.relpath)
+            if parents is not None:
+                parents.add(parent)
         return None
 
     def _held_space(self) -> dict[int, SpaceMap]:
@@ -584,8 +632,7 @@ class Filesystem:
         page = mmap.PAGESIZE
         runs = _merged((dev, offset - offset % page,
                         round_up(offset + length, page) - (offset - offset % page))
-                       for node in nodes for dev, offset, length in used_runs(node.entry.fmap,
-                                                                              node.size))
+                       for dev, offset, length in _used_runs_of(nodes))
         skip: set[int] = set()
         for devindex, start, n in runs:
             device = self.devices.device(devindex)
@@ -681,8 +728,8 @@ class Filesystem:
         """Append FILE entries for `nodes` (checked) and apply them; {id(node): logged File}."""
         if not nodes:
             return {}
-        payloads: list[Payload] = [node.entry for node in nodes]
-        first = self.log.append(payloads)
+        entries = [node.entry for node in nodes]
+        first = self.log.append(entries)
         self.log.flush()
         out: dict[int, File] = {}
         try:
@@ -692,10 +739,11 @@ class Filesystem:
             au = self.sb.alloc_unit
             self.allocator.mark_runs(rows[:, 1], rows[:, 2] // au,
                                      -(-(rows[:, 2] + rows[:, 3]) // au), rows[:, 0] + first)
-            for i, node in enumerate(nodes):
-                made = self._apply(LogEntry(first + i, node.entry), mark=False, checked=True)
-                assert isinstance(made, File)
-                out[id(node)] = made
+            made = self.namespace.add_files(first, entries)
+            self.applied = first + len(nodes)
+            for node, logged in zip(nodes, made, strict=True):
+                assert isinstance(logged, File)
+                out[id(node)] = logged
         finally:
             self._count_replayed(first, self.applied)
         return out
@@ -977,11 +1025,15 @@ class Filesystem:
         self.flush_files([node])
 
     def flush_files(self, nodes: Sequence[File]) -> None:
-        """msync the bytes of every file of `nodes` (runs that touch are flushed together)."""
-        for devindex, offset, length in _merged(run for node in nodes
-                                                for run in used_runs(node.entry.fmap,
-                                                                     node.size)):
-            self.devices.device(devindex).flush(offset, length)
+        """msync the bytes of every file of `nodes`: one msync per device, over the range
+        from the first of their bytes there to the last (msync writes back only what is
+        dirty, so the bytes in between cost nothing)."""
+        bounds: dict[int, tuple[int, int]] = {}
+        for devindex, offset, length in _used_runs_of(nodes):
+            lo, hi = bounds.get(devindex, (offset, offset + length))
+            bounds[devindex] = (min(lo, offset), max(hi, offset + length))
+        for devindex, (lo, hi) in sorted(bounds.items()):
+            self.devices.device(devindex).flush(lo, hi - lo)
 
     # --- checks -------------------------------------------------------------------------
 
@@ -1009,6 +1061,27 @@ def _merged(runs: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
             out[-1] = (dev, start, max(out[-1][2], offset + length - start))
         else:
             out.append((dev, offset, length))
+    return out
+
+
+def _extent_runs(nodes: Iterable[File]) -> list[tuple[int, int, int]]:
+    """(device index, device offset, bytes) of every extent or strip of `nodes`."""
+    return [(e.devindex, e.offset, e.length) for node in nodes
+            for e in node.entry.fmap.all_extents()]
+
+
+def _used_runs_of(nodes: Iterable[File]) -> list[tuple[int, int, int]]:
+    """`used_runs` of every file of `nodes`, one after another."""
+    out: list[tuple[int, int, int]] = []
+    for node in nodes:
+        entry = node.entry
+        extents = entry.fmap.extents
+        if len(extents) == 1 and entry.fmap.interleave is None:
+            ext = extents[0]
+            if entry.size > 0:
+                out.append((ext.devindex, ext.offset, min(ext.length, entry.size)))
+        else:
+            out.extend(used_runs(entry.fmap, entry.size))
     return out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -274,6 +274,44 @@ class Namespace:
         self._not_frozen.add(relpath)
         return None
 
+    def prefetch(self, relpaths: Iterable[str]) -> None:
+        """Look `relpaths` up in the frozen table at once (one sorted search for all), so
+        that `find` and `node_id` of each answer from memory. Paths that are not plain
+        normalized paths are left to those."""
+        hashes = self.frozen.hashes
+        if not len(hashes) or self.source is None:
+            return
+        by_path, missing = self._by_path, self._not_frozen
+        todo: list[str] = []
+        raws: list[bytes] = []
+        for path in relpaths:
+            if path in by_path or path in missing or self._normalize(path) != path or not path:
+                continue
+            try:
+                raws.append(os.fsencode(path))
+            except UnicodeEncodeError:
+                continue
+            todo.append(path)
+        if not todo:
+            return
+        wanted = np.array([path_hash(raw) for raw in raws], dtype=np.uint64)
+        pos = hashes.searchsorted(wanted).tolist()
+        found = hashes[np.minimum(pos, len(hashes) - 1)] == wanted
+        if len(missing) + len(todo) >= 100_000:
+            missing.clear()
+        for path, at, hit, h in zip(todo, pos, found.tolist(), wanted.tolist(), strict=True):
+            if not hit:
+                missing.add(path)
+                continue
+            while at < len(hashes) and int(hashes[at]) == h:
+                cand = int(self.frozen.hash_nodes[at])
+                if self._path_of(cand) == path:
+                    by_path[path] = cand
+                    break
+                at += 1
+            else:
+                missing.add(path)
+
     def children_ids(self, nid: int) -> list[int]:
         """Children of node `nid`, in the order they were made."""
         out: list[int] = []
@@ -398,6 +436,18 @@ class Namespace:
         """Add the file or directory of log entry `index`; its node id, or None for a
         conflict (recorded). A node object is made only where its directory has listed its
         children already; a file given with its `payload` has its directory listed first."""
+        return self._add(index, is_dir, relpath, mode, uid, gid, size, payload, flags)[0]
+
+    def add_files(self, first: int, payloads: Sequence[FileEntry]) -> list[Node | None]:
+        """Add the FILE entries `first`, `first + 1`, ... (see `add`): the node of each, or
+        None for a conflict."""
+        add = self._add
+        return [add(first + i, False, p.relpath, p.mode, p.uid, p.gid, p.size, p, p.flags)[1]
+                for i, p in enumerate(payloads)]
+
+    def _add(self, index: int, is_dir: bool, relpath: str, mode: int, uid: int, gid: int,
+             size: int, payload: FileEntry | None, flags: int) -> tuple[int | None, Node | None]:
+        """`add`, returning the node object too (None where none was made)."""
         base = self._base
         by_path = self._by_path
         head, _, _ = relpath.rpartition("/")
@@ -413,15 +463,15 @@ class Namespace:
                     parent = self._parent_id(relpath)
                     if isinstance(parent, str):
                         self.conflicts.append(Conflict(index, relpath, parent))
-                        return None
+                        return None, None
         existing = by_path.get(relpath)
         if existing is None and base > 1:
             existing = self.node_id(relpath)
         if existing is not None:
             if is_dir and self._is_dir_of(existing) and self._entry_of(existing) < 0:
-                return self._claim(existing, index, mode, uid, gid)
+                return self._claim(existing, index, mode, uid, gid), self._made.get(existing)
             self.conflicts.append(Conflict(index, relpath, "path exists already"))
-            return None
+            return None, None
         if payload is not None:
             # The caller gets this file's node with its entry: its directory lists its
             # children now (before the file is added), so that the node made here is the one.
@@ -445,8 +495,8 @@ class Namespace:
             self.files += 1
             self.file_bytes += size
         up = self._made.get(parent)
+        node: Node | None = None
         if isinstance(up, Directory) and up.loaded:
-            node: Node
             if is_dir:
                 node = Directory(relpath, mode & 0o7777, uid, gid, index, children={})
                 self._made[nid] = node
@@ -454,7 +504,7 @@ class Namespace:
                 node = File(relpath, mode & 0o7777, uid, gid, index, entry=payload,
                             source=self.source, size=size, flags=flags)
             up.adopt(node)
-        return nid
+        return nid, node
 
     def _claim(self, nid: int, index: int, mode: int, uid: int, gid: int) -> int:
         """Implicit directory `nid` gets MKDIR entry `index`."""

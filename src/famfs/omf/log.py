@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from stat import S_IFDIR, S_IFREG
@@ -154,16 +156,25 @@ _TYPE_FILE, _TYPE_MKDIR, _TYPE_ADD_DAXDEV = int(EntryType.FILE), int(EntryType.M
     int(EntryType.ADD_DAXDEV)
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+"""What os.fsencode uses (a str path to its file-name bytes)."""
+
+
 def check_relpath(path: str) -> bytes:
     """The on-media bytes of a famfs relative path, or PathError saying what is wrong with it.
 
     Paths are bytes on media, as names are on Linux: a str here carries bytes that are not
     UTF-8 as surrogate escapes (os.fsencode / os.fsdecode), so any name round-trips exactly."""
     try:
-        raw = os.fsencode(path)
+        raw = path.encode(_FS_ENCODING, _FS_ERRORS)
     except UnicodeEncodeError:
         raise PathError(f"path {path.encode(errors='backslashreplace').decode()!r} cannot be "
                         f"encoded as file-name bytes") from None
+    # The common case passes every rule below at once: no '.' (so no '.' or '..' component),
+    # no '//' (no empty component), no '/' at either end, no NUL, short enough.
+    if raw and len(raw) < MAX_PATH and b"." not in raw and b"//" not in raw \
+            and raw[0] != 0x2F and raw[-1] != 0x2F and b"\0" not in raw:
+        return raw
     if len(raw) >= MAX_PATH:
         raise PathError(f"path {path!r} is {len(raw)} bytes; famfs paths are at most "
                         f"{MAX_PATH - 1} bytes")
@@ -314,6 +325,74 @@ def crc_column(buf: bytes | memoryview, offset: int, count: int) -> list[int]:
     view = memoryview(buf)
     return [crc(view[o:o + _CRC_OFFSET])
             for o in range(offset, offset + count * LOG_ENTRY_SIZE, LOG_ENTRY_SIZE)]
+
+
+BULK_ENCODE = 16
+"""Batches of at least this many FILE entries with simple maps are encoded as columns."""
+_FILE_COLUMNS = (("f_size", "size"), ("f_flags", "flags"), ("f_uid", "uid"), ("f_gid", "gid"),
+                 ("f_mode", "mode"))
+"""Record column and FileEntry attribute of each scalar field of a FILE entry."""
+
+
+def encode_records(payloads: Sequence[Payload]) -> np.ndarray:
+    """The entries of `payloads` as a writable ENTRY_DTYPE array, seqnum and CRC left 0 (the
+    caller numbers them and sets the CRCs, see `set_crcs`): the bytes `encode_entry` writes,
+    and the same error for the first payload that has one (PathError, UsageError).
+
+    Many FILE entries with simple maps are encoded as columns; a value that does not come
+    back from its column unchanged (one that does not fit, or is not an integer) sends the
+    whole batch through `encode_entry`, which raises its error."""
+    if len(payloads) >= BULK_ENCODE and all(
+            type(p) is FileEntry and p.fmap.interleave is None
+            and len(p.fmap.extents) <= MAX_SIMPLE_EXTENTS for p in payloads):
+        try:
+            rec = _file_records(payloads)  # type: ignore[arg-type]
+        except (PathError, OverflowError, TypeError, ValueError):
+            rec = None
+        if rec is not None:
+            return rec
+    blob = bytearray(b"".join(encode_entry(0, p) for p in payloads))
+    return np.frombuffer(blob, dtype=ENTRY_DTYPE)
+
+
+def _file_records(payloads: Sequence[FileEntry]) -> np.ndarray | None:
+    """Columns of FILE entries with at most 16 simple extents each; None if a value does
+    not survive its column (encode_entry then says which)."""
+    count = len(payloads)
+    rec = np.zeros(count, dtype=ENTRY_DTYPE)
+    for column, attr in _FILE_COLUMNS:
+        values = [getattr(p, attr) for p in payloads]
+        array = np.array(values, dtype=rec.dtype[column])
+        if array.tolist() != values:
+            return None
+        rec[column] = array
+    raws = [check_relpath(p.relpath) for p in payloads]
+    rec["f_relpath"] = np.array(raws, dtype=f"S{MAX_PATH}").view(np.uint8).reshape(
+        count, MAX_PATH)
+    extents = [p.fmap.extents for p in payloads]
+    counts = [len(e) for e in extents]
+    rec["nextents"] = counts
+    se = rec["se"]
+    single = all(n == 1 for n in counts)
+    flat = [e[0] for e in extents] if single else [ext for e in extents for ext in e]
+    for k, attr in enumerate(("devindex", "offset", "length")):
+        values = [getattr(ext, attr) for ext in flat]
+        column = np.array(values, dtype=np.uint64)
+        if column.tolist() != values:
+            return None
+        if single:
+            se[:, 0, k] = column
+        elif flat:
+            rows = np.repeat(np.arange(count), counts)
+            se[rows, np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts),
+               k] = column
+    return rec
+
+
+def set_crcs(records: np.ndarray) -> None:
+    """Set the CRC of each ENTRY_DTYPE record in place (over its bytes [0, 536))."""
+    flat = memoryview(np.ascontiguousarray(records).view(np.uint8))
+    records["crc"] = crc_column(flat, 0, len(records))
 
 
 def entry_records(buf: bytes | memoryview, offset: int, count: int) -> np.ndarray:

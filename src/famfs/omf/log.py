@@ -377,22 +377,22 @@ def _file_records(payloads: Sequence[FileEntry]) -> np.ndarray | None:
     flat = [e[0] for e in extents] if single else [ext for e in extents for ext in e]
     for k, attr in enumerate(("devindex", "offset", "length")):
         values = [getattr(ext, attr) for ext in flat]
-        column = np.array(values, dtype=np.uint64)
-        if column.tolist() != values:
+        field = np.array(values, dtype=np.uint64)
+        if field.tolist() != values:
             return None
         if single:
-            se[:, 0, k] = column
+            se[:, 0, k] = field
         elif flat:
             rows = np.repeat(np.arange(count), counts)
             se[rows, np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts),
-               k] = column
+               k] = field
     return rec
 
 
 def set_crcs(records: np.ndarray) -> None:
     """Set the CRC of each ENTRY_DTYPE record in place (over its bytes [0, 536))."""
-    flat = memoryview(np.ascontiguousarray(records).view(np.uint8))
-    records["crc"] = crc_column(flat, 0, len(records))
+    flat = np.ascontiguousarray(records).view(np.uint8)
+    records["crc"] = crc_column(flat.data, 0, len(records))
 
 
 def entry_records(buf: bytes | memoryview, offset: int, count: int) -> np.ndarray:

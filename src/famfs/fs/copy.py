@@ -22,6 +22,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from famfs.alloc import InterleaveParams
 from famfs.errors import (
@@ -44,8 +45,7 @@ DIRECTORY_MODE = 0o755
 source keep the source's permission bits (-m applies to files only)."""
 
 
-@dataclass(frozen=True)
-class CopyItem:
+class CopyItem(NamedTuple):
     """One regular file to copy: local `source`, famfs `relpath`, `size` and `mode`."""
 
     source: str
@@ -315,6 +315,7 @@ def reserve_items(fs: Filesystem, items: list[CopyItem], uid: int, gid: int,
 def _prefilter(fs: Filesystem, plan: CopyPlan, blocked: set[str],
                errors: list[str]) -> list[CopyItem]:
     todo = []
+    fs.namespace.prefetch([item.relpath for item in plan.files])
     for item in plan.files:
         if _under(item.relpath, blocked):
             errors.append(f"{item.source}: skipped: destination directory could not be made")

@@ -440,10 +440,51 @@ class Namespace:
 
     def add_files(self, first: int, payloads: Sequence[FileEntry]) -> list[Node | None]:
         """Add the FILE entries `first`, `first + 1`, ... (see `add`): the node of each, or
-        None for a conflict."""
-        add = self._add
-        return [add(first + i, False, p.relpath, p.mode, p.uid, p.gid, p.size, p, p.flags)[1]
-                for i, p in enumerate(payloads)]
+        None for a conflict. A file whose parent is a directory with a node object and
+        whose path is not taken is added here at once, as `add` would add it; any other
+        goes through `add`."""
+        out: list[Node | None] = []
+        by_path, made, base = self._by_path, self._made, self._base
+        entries, parents, is_dir, paths = self._entry, self._parent, self._is_dir, self._paths
+        added, source = self._added_children, self.source
+        frozen = base > 1
+        dirs: dict[str, tuple[int, dict[str, Node]]] = {}
+        for i, p in enumerate(payloads):
+            index, relpath = first + i, p.relpath
+            head, _, name = relpath.rpartition("/")
+            known = dirs.get(head)
+            if known is None:
+                dir_id = ROOT if not head else by_path.get(head)
+                directory = None if dir_id is None else made.get(dir_id)
+                if dir_id is None or not isinstance(directory, Directory) or \
+                        relpath in by_path or (frozen and self.node_id(relpath) is not None):
+                    out.append(self._add(index, False, relpath, p.mode, p.uid, p.gid, p.size,
+                                         p, p.flags)[1])
+                    continue
+                known = dirs[head] = (dir_id, directory.children)
+            elif relpath in by_path or (frozen and self.node_id(relpath) is not None):
+                out.append(self._add(index, False, relpath, p.mode, p.uid, p.gid, p.size, p,
+                                     p.flags)[1])
+                continue
+            parent, children = known
+            nid = base + len(entries)
+            entries.append(index)
+            parents.append(parent)
+            is_dir.append(False)
+            paths.append(relpath)
+            by_path[relpath] = nid
+            kids = added.get(parent)
+            if kids is None:
+                added[parent] = [nid]
+            else:
+                kids.append(nid)
+            self.files += 1
+            self.file_bytes += p.size
+            node = File(relpath, p.mode & 0o7777, p.uid, p.gid, index, entry=p, source=source,
+                        size=p.size, flags=p.flags)
+            children[name] = node
+            out.append(node)
+        return out
 
     def _add(self, index: int, is_dir: bool, relpath: str, mode: int, uid: int, gid: int,
              size: int, payload: FileEntry | None, flags: int) -> tuple[int | None, Node | None]:

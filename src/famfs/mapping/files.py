@@ -2,8 +2,8 @@
 logged file lies, through the file's map (MappedFile.spans), and reading and writing them.
 
 This is what the command line and copying use on DEVICE:PATH files (`famfs cp`, `creat -r`,
-`verify`): the same span iterator as the mount and `famfs.open`, over the devices the
-filesystem has opened (famfs.fs.devices; a missing one is MissingDeviceError naming it).
+`verify`): the same runs as the span iterator of the mount and `famfs.open`, over the
+devices the filesystem has opened (famfs.fs.devices; a missing one is MissingDeviceError naming it).
 """
 
 from __future__ import annotations
@@ -26,9 +26,26 @@ def mapped_of(node: File) -> MappedFile:
 def file_pieces(fs: Filesystem, node: File, offset: int = 0,
                 length: int | None = None) -> Pieces:
     """(file offset, device view) of every run of file bytes [offset, offset + length) of
-    `node` (clipped to its size), in file order. The views are writable when `fs` is."""
+    `node` (clipped to its size), in file order. The views are writable when `fs` is.
+
+    A simple map's runs are its extents laid end to end, as the famfs_simple format resolves
+    them; they are cut straight from the extents of the node's entry (checked against the
+    devices when it was logged or reserved), with no GET_FMAP reply built and parsed."""
     out: Pieces = []
     devices = fs.devices
+    entry = node.entry
+    if entry.fmap.interleave is None and offset >= 0:
+        end = entry.size if length is None else min(entry.size, offset + length)
+        start = 0
+        for ext in entry.fmap.extents:
+            if start >= end:
+                break
+            lo, hi = max(offset, start), min(end, start + ext.length)
+            if lo < hi:
+                addr = ext.offset + lo - start
+                out.append((lo, devices.device(ext.devindex).buf[addr:addr + hi - lo]))
+            start += ext.length
+        return out
     for m in mapped_of(node).spans(offset, length):
         buf = devices.device(m.dev).buf
         out.append((m.offset, buf[m.addr:m.addr + m.length]))

@@ -83,6 +83,20 @@ class MetadataLog:
             raise TypeError(f"log entry {index} is not a FILE entry")
         return payload
 
+    def records(self, indices: np.ndarray) -> np.ndarray:
+        """Copies of the entries in slots `indices` (in that order), as a C-contiguous
+        ENTRY_DTYPE array, unchecked: see `suspect_records` for what must be decoded one at
+        a time."""
+        if not len(indices):
+            return np.zeros(0, dtype=ENTRY_DTYPE)
+        count = int(np.max(indices)) + 1
+        self.device.check_range(self.base + entry_offset(0), count * LOG_ENTRY_SIZE)
+        rows = np.frombuffer(self.device.buf, dtype=np.uint8, count=count * LOG_ENTRY_SIZE,
+                             offset=self.base + entry_offset(0)).reshape(count, LOG_ENTRY_SIZE)
+        # Whole rows of bytes are gathered: a structured copy would leave the bytes no field
+        # names (padding) undefined.
+        return rows[indices].view(ENTRY_DTYPE).reshape(len(indices))
+
     def entry_head(self, index: int) -> EntryHead:
         """Path, mode, owner and size of FILE or MKDIR entry `index`, read without checks:
         only for entries a replay has checked already. Image files are read with pread, so

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,15 @@ from hypothesis import strategies as st
 from set_a import expected, make_set_a_image
 
 from famfs.alloc import InterleaveParams
-from famfs.errors import FamfsError
+from famfs.errors import CorruptError, FamfsError
+from famfs.fs import shadow as shadow_module
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
+from famfs.fs.namespace import File
 from famfs.fs.shadow import check_shadow, file_yaml, write_shadow
 from famfs.omf.fmap import FileMap, SimpleExtent
-from famfs.omf.layout import MiB
-from famfs.omf.log import FileEntry
+from famfs.omf.layout import LOG_ENTRY_SIZE, MiB
+from famfs.omf.log import FileEntry, entry_offset
 
 
 @pytest.fixture
@@ -315,3 +318,74 @@ def test_shadowtest_checks_only_what_this_replay_wrote(fs_image: str, tmp_path: 
     proc = cli("logplay", "-Ss", str(tmp_path / "s"), "--daxdev", fs_image)
     assert proc.returncode == 0, proc.stderr
     assert (root / "top").read_text() == "an older filesystem's file\n"
+
+
+def _every_kind_of_file(image_path: str) -> None:
+    """One-extent files (plain names, names with '.', quoted names), a two-extent file and an
+    interleaved one, spread over directories."""
+    mkfs(image_path, size=256 * MiB)
+    with Filesystem(image_path, writable=True) as fs:
+        fs.mkdir("d/e", parents=True)
+        fs.create_files([NewFile(f"d/f{i}", i + 1, mode=0o640, uid=i, gid=2 * i)
+                         for i in range(9)])
+        fs.create_files([NewFile("x.y-z_w", 3), NewFile("d/e/it's", 4),
+                         NewFile("d/e/caf\u00e9", 5), NewFile("top", 6, uid=0xFFFFFFFE)])
+        first = fs.allocator.alloc_contiguous(MiB).extents[0]
+        second = fs.allocator.alloc_contiguous(MiB).extents[0]
+        fs.log.append([FileEntry("d/two", 3 * MiB // 2, FileMap.simple([first, second]))])
+        fs.create_file("d/e/il", 16 * MiB, interleave=InterleaveParams(4, 2, 2 * MiB))
+
+
+@pytest.mark.parametrize("documents", [1, 3, 4096])
+def test_each_shadow_file_is_the_yaml_of_its_entry(image_path: str, tmp_path: Path,
+                                                   monkeypatch, documents: int) -> None:
+    monkeypatch.setattr(shadow_module, "_DOCUMENTS", documents)
+    _every_kind_of_file(image_path)
+    shadow = tmp_path / "s"
+    with Filesystem(image_path) as fs:
+        stats = write_shadow(fs.namespace, str(shadow))
+        assert stats.new_files == 15
+        for node in fs.namespace.walk():
+            if isinstance(node, File):
+                assert node.index is not None
+                want = file_yaml(fs.log.file_entry(node.index))
+                assert (shadow / "root" / node.relpath).read_text() == want, node.relpath
+
+
+def _flip_byte(entry: bytearray) -> None:
+    entry[40] ^= 1
+
+
+def _renumber(entry: bytearray) -> None:
+    entry[0] ^= 1
+
+
+def _no_extents(entry: bytearray) -> None:
+    entry[128:132] = bytes(4)
+
+
+def _dot_dot_path(entry: bytearray) -> None:
+    entry[40:48] = b"d/../f4\0"
+
+
+@pytest.mark.parametrize("damage, recrc, field", [(_flip_byte, False, "crc"),
+                                                  (_renumber, True, "seqnum"),
+                                                  (_no_extents, True, "fmap.nextents"),
+                                                  (_dot_dot_path, True, "relpath")])
+def test_an_entry_damaged_after_replay_is_refused_when_its_shadow_file_is_made(
+        image_path: str, tmp_path: Path, damage, recrc: bool, field: str) -> None:
+    _every_kind_of_file(image_path)
+    with Filesystem(image_path) as fs:
+        index = fs.namespace.lookup("d/f4").index
+        assert index is not None
+        at = fs.log.base + entry_offset(index)
+        with open(image_path, "r+b") as fh:
+            fh.seek(at)
+            entry = bytearray(fh.read(LOG_ENTRY_SIZE))
+            damage(entry)
+            if recrc:
+                entry[536:] = zlib.crc32(entry[:536]).to_bytes(8, "little")
+            fh.seek(at)
+            fh.write(entry)
+        with pytest.raises(CorruptError, match=f"log entry {index}: field {field}:"):
+            write_shadow(fs.namespace, str(tmp_path / "s"))

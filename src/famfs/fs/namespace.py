@@ -600,6 +600,40 @@ class Namespace:
                     stack.append(child)
         return out
 
+    def walk_ids(self) -> list[tuple[int, bool]]:
+        """(node id, whether it is a directory) of every node below the root, in the order
+        of `walk`, without making node objects."""
+        out: list[tuple[int, bool]] = []
+        base, frozen = self._base, self.frozen
+        stack = [ROOT]
+        while stack:
+            nid = stack.pop()
+            kids: list[int] = []
+            flags: list[bool] = []
+            if nid < base:
+                start, stop = int(frozen.child_start[nid]), int(frozen.child_start[nid + 1])
+                if stop > start:
+                    ids = frozen.child_ids[start:stop]
+                    kids = ids.tolist()
+                    flags = frozen.is_dir[ids].tolist()
+            added = self._added_children.get(nid)
+            if added:
+                kids = kids + added
+                flags = flags + [self._is_dir[c - base] for c in added]
+            for kid, is_dir in zip(kids, flags, strict=True):
+                out.append((kid, is_dir))
+                if is_dir:
+                    stack.append(kid)
+        return out
+
+    def entry_of(self, nid: int) -> int:
+        """The log index of the entry that made node `nid` (-1: an implicit directory)."""
+        return self._entry_of(nid)
+
+    def path_of(self, nid: int) -> str:
+        """The path of node `nid` ('' is the root)."""
+        return self._path_of(nid)
+
     # --- freezing -----------------------------------------------------------------------
 
     def freeze(self) -> NodeArrays:

@@ -16,13 +16,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from famfs.errors import FamfsError
 from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.printable import printable
-from famfs.omf.log import FileEntry
+from famfs.log import MetadataLog
+from famfs.omf.layout import MAX_PATH
+from famfs.omf.log import EntryType, FileEntry, suspect_records
 
 # --- the libyaml scalar emitter (yaml_emitter_analyze_scalar and the three writers) --------
 
@@ -213,8 +218,16 @@ def _write_double(text: str, w: _Writer) -> None:
     w.indicator('"', False)
 
 
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./-]*")
+"""Texts made only of these characters, not starting with '-', are plain scalars for libyaml
+(no indicator, space, break or non-printable character; '...' at the start is checked
+apart), and with no space there is nowhere to fold: the value is written as it is."""
+
+
 def _scalar(text: str) -> str:
     """A `file:` mapping value as libyaml emits it, from just after the `key:` indicator."""
+    if _PLAIN_SAFE.fullmatch(text) and not text.startswith("..."):
+        return " " + text
     w = _Writer(_VALUE_COLUMN)
     style = _style(text)
     if style == "plain":
@@ -231,8 +244,22 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+def _one_extent_yaml(relpath: str, size: int, flags: int, mode: int, uid: int, gid: int,
+                     devindex: int, offset: int, length: int) -> str:
+    """file_yaml of a file whose map is one simple extent."""
+    return (f"---\nfile:\n  path:{_scalar(relpath)}\n  size: {size}\n  flags: {flags}\n"
+            f"  mode: 0{mode:o}\n  uid: {_signed32(uid)}\n  gid: {_signed32(gid)}\n"
+            f"  nextents: 1\n  simple_ext_list:\n  - devindex: {devindex}\n"
+            f"    offset: 0x{offset:x}\n    length: 0x{length:x}\n...\n")
+
+
 def file_yaml(entry: FileEntry) -> str:
     """The shadow YAML document of a FILE log entry (the reference's famfs_emit_file_yaml)."""
+    fmap = entry.fmap
+    if fmap.interleave is None and len(fmap.extents) == 1:
+        ext = fmap.extents[0]
+        return _one_extent_yaml(entry.relpath, entry.size, entry.flags, entry.mode, entry.uid,
+                                entry.gid, ext.devindex, ext.offset, ext.length)
     lines = [
         "---",
         "file:",
@@ -243,7 +270,6 @@ def file_yaml(entry: FileEntry) -> str:
         f"  uid: {_signed32(entry.uid)}",
         f"  gid: {_signed32(entry.gid)}",
     ]
-    fmap = entry.fmap
     if fmap.interleave is None:
         lines.append(f"  nextents: {len(fmap.extents)}")
         lines.append("  simple_ext_list:")
@@ -483,42 +509,115 @@ def _apply_dir(node: Directory, tree: _Tree, stats: ShadowStats, dry_run: bool,
     made.append(node)
 
 
-def _apply_file(node: File, tree: _Tree, stats: ShadowStats, dry_run: bool) -> None:
-    shown = tree.shown(node.relpath)
-    if tree.is_missing(_parent_of(node)):
-        if dry_run:
-            stats.new_files += 1
-        else:
-            stats.file_errors += 1
-            stats.errors.append(f"log entry {node.index}: {printable(node.relpath)}: its "
-                                f"directory is not in the shadow tree")
-        return
-    parent = tree.fd(_parent_of(node))
-    assert parent is not None
-    kind = _kind(node.name, parent)
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_DOCUMENTS = 4096
+"""Nodes of the walk whose YAML documents are made at once (their entries read and checked in
+bulk)."""
+
+
+def _existing_file(name: str, parent: int, relpath: str, index: int, tree: _Tree,
+                   stats: ShadowStats) -> bool:
+    """Account for what is at `name` already (False: nothing is): a YAML file left by an
+    earlier replay, or something else (an error); a symbolic link is refused."""
+    kind = _kind(name, parent)
+    if kind is None:
+        return False
+    shown = tree.shown(relpath)
     if kind == stat.S_IFLNK:
         raise _symlink_error(shown)
     if kind == stat.S_IFREG:
         stats.existing_files += 1
+        return True
+    stats.file_errors += 1
+    what = "a directory" if kind == stat.S_IFDIR else "something else"
+    stats.errors.append(f"log entry {index}: {printable(shown)}: {what} is in the "
+                        f"shadow tree where file {printable(relpath)} belongs")
+    return True
+
+
+def _put_file(relpath: str, index: int, text: str | None, tree: _Tree, stats: ShadowStats,
+              dry_run: bool) -> None:
+    """Write the YAML document `text` of FILE entry `index` at `relpath` (None in a dry run:
+    only count it). The file is made with O_CREAT | O_EXCL | O_NOFOLLOW under its directory's
+    descriptor; only when something is in the way is it looked at."""
+    parent_rel, _, name = relpath.rpartition("/")
+    if tree.is_missing(parent_rel):
+        if dry_run:
+            stats.new_files += 1
+        else:
+            stats.file_errors += 1
+            stats.errors.append(f"log entry {index}: {printable(relpath)}: its "
+                                f"directory is not in the shadow tree")
         return
-    if kind is not None:
-        stats.file_errors += 1
-        what = "a directory" if kind == stat.S_IFDIR else "something else"
-        stats.errors.append(f"log entry {node.index}: {printable(shown)}: {what} is in the "
-                            f"shadow tree where file {printable(node.relpath)} belongs")
+    parent = tree.fd(parent_rel)
+    assert parent is not None
+    if dry_run or text is None:
+        if not _existing_file(name, parent, relpath, index, tree, stats):
+            stats.new_files += 1
         return
-    stats.new_files += 1
-    if dry_run:
-        return
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(node.name, flags, 0o644, dir_fd=parent)
+        fd = os.open(name, _FILE_FLAGS, 0o644, dir_fd=parent)
+    except OSError:
+        # Something is in the way (EEXIST), or the name cannot be made: look at it as the
+        # dry run does, then try once more (which names the error, if any).
+        if _existing_file(name, parent, relpath, index, tree, stats):
+            return
+        fd = _create(name, parent, relpath, tree)
+    stats.new_files += 1
+    try:
+        data = memoryview(text.encode("ascii"))
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+    stats.written.append(relpath)
+
+
+def _create(name: str, parent: int, relpath: str, tree: _Tree) -> int:
+    try:
+        return os.open(name, _FILE_FLAGS, 0o644, dir_fd=parent)
     except OSError as exc:
-        raise FamfsError(f"{printable(shown)}: cannot write shadow file: "
+        raise FamfsError(f"{printable(tree.shown(relpath))}: cannot write shadow file: "
                          f"{exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(file_yaml(node.entry))
-    stats.written.append(node.relpath)
+
+
+def _documents(namespace: Namespace, nids: list[int], with_text: bool
+               ) -> list[tuple[str, int, str | None]]:
+    """(relpath, log index, YAML document) of file nodes `nids`. Without `with_text` (a dry
+    run) no entry is read and there is no document. With a log as the namespace's source, the
+    entries are read and checked in bulk (the checks decode_entry makes); an entry they cannot
+    pass, or whose map is not one simple extent, is decoded on its own, which raises what
+    decode_entry raises."""
+    if not with_text:
+        return [(namespace.path_of(nid), namespace.entry_of(nid), None) for nid in nids]
+    log = namespace.source
+    if not isinstance(log, MetadataLog):
+        out: list[tuple[str, int, str | None]] = []
+        for nid in nids:
+            node = namespace.node(nid)
+            assert isinstance(node, File) and node.index is not None
+            out.append((node.relpath, node.index, file_yaml(node.entry)))
+        return out
+    indices = np.array([namespace.entry_of(nid) for nid in nids], dtype=np.int64)
+    rec = log.records(indices)
+    slow = np.zeros(len(rec), dtype=bool)
+    slow[suspect_records(rec, indices)] = True
+    slow |= (rec["type"] != EntryType.FILE) | (rec["nextents"] != 1)
+    raws = rec["f_relpath"].copy().view(f"S{MAX_PATH}").ravel().tolist()
+    columns = zip(indices.tolist(), slow.tolist(), raws, rec["f_size"].tolist(),
+                  rec["f_flags"].tolist(), rec["f_mode"].tolist(), rec["f_uid"].tolist(),
+                  rec["f_gid"].tolist(), rec["se"][:, 0, 0].tolist(),
+                  rec["se"][:, 0, 1].tolist(), rec["se"][:, 0, 2].tolist(), strict=True)
+    out = []
+    for index, is_slow, raw, size, flags, mode, uid, gid, dev, offset, length in columns:
+        if is_slow:
+            entry = log.file_entry(index)
+            out.append((entry.relpath, index, file_yaml(entry)))
+            continue
+        relpath = os.fsdecode(raw)
+        out.append((relpath, index, _one_extent_yaml(relpath, size, flags, mode, uid, gid, dev,
+                                                     offset, length)))
+    return out
 
 
 def _finish_dirs(made: list[Directory], tree: _Tree) -> None:
@@ -558,11 +657,19 @@ def write_shadow(namespace: Namespace, shadow: str, dry_run: bool = False) -> Sh
             link = _find_symlink(root_fd, root)
             if link is not None:
                 raise _symlink_error(link)
-        for node in namespace.walk():
-            if isinstance(node, Directory):
-                _apply_dir(node, tree, stats, dry_run, made)
-            elif isinstance(node, File):
-                _apply_file(node, tree, stats, dry_run)
+        order = namespace.walk_ids()
+        for lo in range(0, len(order), _DOCUMENTS):
+            window = order[lo:lo + _DOCUMENTS]
+            documents = iter(_documents(namespace, [nid for nid, is_dir in window
+                                                    if not is_dir], not dry_run))
+            for nid, is_dir in window:
+                if is_dir:
+                    node = namespace.node(nid)
+                    assert isinstance(node, Directory)
+                    _apply_dir(node, tree, stats, dry_run, made)
+                else:
+                    relpath, index, text = next(documents)
+                    _put_file(relpath, index, text, tree, stats, dry_run)
         _finish_dirs(made, tree)
     finally:
         tree.close()

@@ -409,9 +409,19 @@ def decode_entries(buf: bytes | memoryview, offset: int, start: int, count: int)
     rec = entry_records(buf, offset, count)
     if count == 0:
         return EntryTable(start, rec, np.zeros(0, dtype=np.int64), [])
+    crcs = np.array(crc_column(buf, offset, count), dtype=np.uint64)
+    bad, raw = _suspects(rec, np.arange(start, start + count, dtype=np.uint64), crcs)
+    relpaths = np.ascontiguousarray(raw).view(f"S{MAX_PATH}").ravel().tolist()
+    return EntryTable(start, rec, np.flatnonzero(bad), relpaths)
+
+
+def _suspects(rec: np.ndarray, seqnums: np.ndarray, crcs: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """For each record of `rec` (expected in slots `seqnums`, with computed CRCs `crcs`):
+    whether decode_entry must look at it (see EntryTable.slow); and the relpath bytes."""
     etype = rec["type"]
-    bad = rec["crc"] != np.array(crc_column(buf, offset, count), dtype=np.uint64)
-    bad |= rec["seqnum"] != np.arange(start, start + count, dtype=np.uint64)
+    bad = rec["crc"] != crcs
+    bad |= rec["seqnum"] != seqnums
     is_file = etype == _TYPE_FILE
     is_dir = etype == _TYPE_MKDIR
     bad |= ~(is_file | is_dir)
@@ -437,10 +447,21 @@ def decode_entries(buf: bytes | memoryview, offset: int, start: int, count: int)
     slash = raw == 0x2F
     bad |= ((raw == 0x2E) & before).any(axis=1)
     bad |= (slash[:, :-1] & slash[:, 1:] & before[:, 1:]).any(axis=1)
-    bad |= slash[:, 0] | slash[np.arange(count), np.maximum(nul - 1, 0)]
+    bad |= slash[:, 0] | slash[np.arange(len(rec)), np.maximum(nul - 1, 0)]
     bad |= ((raw != 0) & ~before).any(axis=1)
-    relpaths = np.ascontiguousarray(raw).view(f"S{MAX_PATH}").ravel().tolist()
-    return EntryTable(start, rec, np.flatnonzero(bad), relpaths)
+    return bad, raw
+
+
+def suspect_records(rec: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Positions in `rec` (a C-contiguous ENTRY_DTYPE array: entries gathered from slots
+    `indices`) of the records the vectorized checks of `decode_entries` cannot pass; every
+    other record passes every check `decode_entry` makes."""
+    if not len(rec):
+        return np.zeros(0, dtype=np.int64)
+    flat = np.ascontiguousarray(rec).view(np.uint8)
+    crcs = np.array(crc_column(flat.data, 0, len(rec)), dtype=np.uint64)
+    bad, _ = _suspects(rec, np.asarray(indices, dtype=np.uint64), crcs)
+    return np.flatnonzero(bad)
 
 
 def regular_extents(table: EntryTable, alloc_unit: int, dev0_size: int, data_start: int

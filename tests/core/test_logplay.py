@@ -329,7 +329,8 @@ def _every_kind_of_file(image_path: str) -> None:
         fs.create_files([NewFile(f"d/f{i}", i + 1, mode=0o640, uid=i, gid=2 * i)
                          for i in range(9)])
         fs.create_files([NewFile("x.y-z_w", 3), NewFile("d/e/it's", 4),
-                         NewFile("d/e/caf\u00e9", 5), NewFile("top", 6, uid=0xFFFFFFFE)])
+                         NewFile("d/e/caf\u00e9", 5), NewFile("top", 6, uid=0xFFFFFFFE),
+                         NewFile("-x", 7, gid=0x80000000), NewFile("d/e/a b", 8)])
         first = fs.allocator.alloc_contiguous(MiB).extents[0]
         second = fs.allocator.alloc_contiguous(MiB).extents[0]
         fs.log.append([FileEntry("d/two", 3 * MiB // 2, FileMap.simple([first, second]))])
@@ -344,7 +345,7 @@ def test_each_shadow_file_is_the_yaml_of_its_entry(image_path: str, tmp_path: Pa
     shadow = tmp_path / "s"
     with Filesystem(image_path) as fs:
         stats = write_shadow(fs.namespace, str(shadow))
-        assert stats.new_files == 15
+        assert stats.new_files == 17
         for node in fs.namespace.walk():
             if isinstance(node, File):
                 assert node.index is not None

@@ -600,35 +600,49 @@ class Namespace:
                     stack.append(child)
         return out
 
-    def walk_ids(self) -> list[tuple[int, bool]]:
-        """(node id, whether it is a directory) of every node below the root, in the order
-        of `walk`, without making node objects."""
-        out: list[tuple[int, bool]] = []
+    def walk_ids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every node below the root, in the order of `walk`, without making node objects:
+        node ids (int64), whether each is a directory (bool), and the id of its parent."""
+        ids_parts: list[np.ndarray] = []
+        dir_parts: list[np.ndarray] = []
+        parent_parts: list[np.ndarray] = []
         base, frozen = self._base, self.frozen
         stack = [ROOT]
         while stack:
             nid = stack.pop()
-            kids: list[int] = []
-            flags: list[bool] = []
+            ids = np.zeros(0, dtype=np.int64)
             if nid < base:
-                start, stop = int(frozen.child_start[nid]), int(frozen.child_start[nid + 1])
-                if stop > start:
-                    ids = frozen.child_ids[start:stop]
-                    kids = ids.tolist()
-                    flags = frozen.is_dir[ids].tolist()
+                ids = frozen.child_ids[frozen.child_start[nid]:frozen.child_start[nid + 1]]
+                ids = ids.astype(np.int64)
             added = self._added_children.get(nid)
             if added:
-                kids = kids + added
-                flags = flags + [self._is_dir[c - base] for c in added]
-            for kid, is_dir in zip(kids, flags, strict=True):
-                out.append((kid, is_dir))
-                if is_dir:
-                    stack.append(kid)
-        return out
+                ids = np.concatenate([ids, np.array(added, dtype=np.int64)])
+            if not len(ids):
+                continue
+            dirs = np.zeros(len(ids), dtype=bool)
+            old = ids < base
+            dirs[old] = frozen.is_dir[ids[old]]
+            if not old.all():
+                dirs[~old] = [self._is_dir[c - base] for c in ids[~old].tolist()]
+            ids_parts.append(ids)
+            dir_parts.append(dirs)
+            parent_parts.append(np.full(len(ids), nid, dtype=np.int64))
+            stack.extend(ids[dirs].tolist())
+        if not ids_parts:
+            return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool),
+                    np.zeros(0, dtype=np.int64))
+        return np.concatenate(ids_parts), np.concatenate(dir_parts), np.concatenate(parent_parts)
 
     def entry_of(self, nid: int) -> int:
         """The log index of the entry that made node `nid` (-1: an implicit directory)."""
         return self._entry_of(nid)
+
+    def entries_of(self, nids: np.ndarray) -> np.ndarray:
+        """`entry_of` of each node of `nids` (an integer array), as int64."""
+        ids = np.asarray(nids, dtype=np.int64)
+        if self._claimed or (len(ids) and int(ids.max()) >= self._base):
+            return np.array([self._entry_of(nid) for nid in ids.tolist()], dtype=np.int64)
+        return self.frozen.entry[ids].astype(np.int64)
 
     def path_of(self, nid: int) -> str:
         """The path of node `nid` ('' is the root)."""

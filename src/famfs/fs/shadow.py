@@ -18,6 +18,7 @@ import errno
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -244,13 +245,18 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+_ONE_EXTENT = (b"---\nfile:\n  path:%s\n  size: %d\n  flags: %d\n  mode: 0%o\n  uid: %d\n"
+               b"  gid: %d\n  nextents: 1\n  simple_ext_list:\n  - devindex: %d\n"
+               b"    offset: 0x%x\n    length: 0x%x\n...\n")
+"""file_yaml of a file whose map is one simple extent: the path value as `_scalar` writes
+it, size, flags, mode, uid and gid (signed), then the extent's devindex, offset and length."""
+
+
 def _one_extent_yaml(relpath: str, size: int, flags: int, mode: int, uid: int, gid: int,
                      devindex: int, offset: int, length: int) -> str:
     """file_yaml of a file whose map is one simple extent."""
-    return (f"---\nfile:\n  path:{_scalar(relpath)}\n  size: {size}\n  flags: {flags}\n"
-            f"  mode: 0{mode:o}\n  uid: {_signed32(uid)}\n  gid: {_signed32(gid)}\n"
-            f"  nextents: 1\n  simple_ext_list:\n  - devindex: {devindex}\n"
-            f"    offset: 0x{offset:x}\n    length: 0x{length:x}\n...\n")
+    return (_ONE_EXTENT % (_scalar(relpath).encode("ascii"), size, flags, mode, _signed32(uid),
+                           _signed32(gid), devindex, offset, length)).decode("ascii")
 
 
 def file_yaml(entry: FileEntry) -> str:
@@ -535,42 +541,60 @@ def _existing_file(name: str, parent: int, relpath: str, index: int, tree: _Tree
     return True
 
 
-def _put_file(relpath: str, index: int, text: str | None, tree: _Tree, stats: ShadowStats,
-              dry_run: bool) -> None:
-    """Write the YAML document `text` of FILE entry `index` at `relpath` (None in a dry run:
-    only count it). The file is made with O_CREAT | O_EXCL | O_NOFOLLOW under its directory's
-    descriptor; only when something is in the way is it looked at."""
-    parent_rel, _, name = relpath.rpartition("/")
+def _missing_parent(relpath: str, index: int, stats: ShadowStats, dry_run: bool) -> None:
+    """Account for FILE entry `index` at `relpath`, whose directory is not in the tree."""
+    if dry_run:
+        stats.new_files += 1
+    else:
+        stats.file_errors += 1
+        stats.errors.append(f"log entry {index}: {printable(relpath)}: its "
+                            f"directory is not in the shadow tree")
+
+
+def _put_files(documents: _Documents, tree: _Tree, stats: ShadowStats, dry_run: bool,
+               start: int, stop: int) -> None:
+    """Write documents [start, stop) of `documents` (in a dry run: only count them), files
+    of one directory. Each file is made with O_CREAT | O_EXCL | O_NOFOLLOW under its
+    directory's descriptor; only when something is in the way is it looked at."""
+    relpaths, indices, texts = documents.relpaths, documents.indices, documents.texts
+    parent_rel = relpaths[start].rpartition("/")[0]
     if tree.is_missing(parent_rel):
-        if dry_run:
-            stats.new_files += 1
-        else:
-            stats.file_errors += 1
-            stats.errors.append(f"log entry {index}: {printable(relpath)}: its "
-                                f"directory is not in the shadow tree")
+        for k in range(start, stop):
+            _missing_parent(relpaths[k], indices[k], stats, dry_run)
         return
     parent = tree.fd(parent_rel)
     assert parent is not None
-    if dry_run or text is None:
-        if not _existing_file(name, parent, relpath, index, tree, stats):
-            stats.new_files += 1
+    if texts is None:
+        for k in range(start, stop):
+            relpath = relpaths[k]
+            if not _existing_file(relpath.rpartition("/")[2], parent, relpath, indices[k], tree,
+                                  stats):
+                stats.new_files += 1
         return
-    try:
-        fd = os.open(name, _FILE_FLAGS, 0o644, dir_fd=parent)
-    except OSError:
-        # Something is in the way (EEXIST), or the name cannot be made: look at it as the
-        # dry run does, then try once more (which names the error, if any).
-        if _existing_file(name, parent, relpath, index, tree, stats):
-            return
-        fd = _create(name, parent, relpath, tree)
-    stats.new_files += 1
-    try:
-        data = memoryview(text.encode("ascii"))
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
-    stats.written.append(relpath)
+    written = stats.written
+    made = 0
+    open_, write, close, flags = os.open, os.write, os.close, _FILE_FLAGS
+    for k in range(start, stop):
+        relpath = relpaths[k]
+        name = relpath.rpartition("/")[2]
+        try:
+            fd = open_(name, flags, 0o644, dir_fd=parent)
+        except OSError:
+            # Something is in the way (EEXIST), or the name cannot be made: look at it as the
+            # dry run does, then try once more (which names the error, if any).
+            if _existing_file(name, parent, relpath, indices[k], tree, stats):
+                continue
+            fd = _create(name, parent, relpath, tree)
+        made += 1
+        try:
+            text = texts[k]
+            done = write(fd, text)
+            while done < len(text):
+                done += write(fd, memoryview(text)[done:])
+        finally:
+            close(fd)
+        written.append(relpath)
+    stats.new_files += made
 
 
 def _create(name: str, parent: int, relpath: str, tree: _Tree) -> int:
@@ -581,43 +605,75 @@ def _create(name: str, parent: int, relpath: str, tree: _Tree) -> int:
                          f"{exc.strerror}") from None
 
 
-def _documents(namespace: Namespace, nids: list[int], with_text: bool
-               ) -> list[tuple[str, int, str | None]]:
-    """(relpath, log index, YAML document) of file nodes `nids`. Without `with_text` (a dry
-    run) no entry is read and there is no document. With a log as the namespace's source, the
-    entries are read and checked in bulk (the checks decode_entry makes); an entry they cannot
-    pass, or whose map is not one simple extent, is decoded on its own, which raises what
-    decode_entry raises."""
+@dataclass
+class _Documents:
+    """Path, log index and YAML document (ASCII; None in a dry run) of file nodes."""
+
+    relpaths: list[str]
+    indices: list[int]
+    texts: list[bytes] | None
+
+
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+"""What os.fsdecode uses (file-name bytes to a str path)."""
+_PLAIN_BYTES = np.zeros(256, dtype=bool)
+_PLAIN_BYTES[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-\0")] = True
+"""Bytes of a relpath (NUL padding included) that keep it a plain scalar: see _PLAIN_SAFE."""
+
+
+def _documents(namespace: Namespace, nids: np.ndarray, with_text: bool) -> _Documents:
+    """The documents of file nodes `nids`. Without `with_text` (a dry run) no entry is read
+    and there is no document. With a log as the namespace's source, the entries are read and
+    checked in bulk (the checks decode_entry makes); an entry they cannot pass, or whose map
+    is not one simple extent, is decoded on its own, which raises what decode_entry raises."""
     if not with_text:
-        return [(namespace.path_of(nid), namespace.entry_of(nid), None) for nid in nids]
+        return _Documents([namespace.path_of(nid) for nid in nids.tolist()],
+                          namespace.entries_of(nids).tolist(), None)
+    relpaths: list[str] = []
+    texts: list[bytes] = []
     log = namespace.source
     if not isinstance(log, MetadataLog):
-        out: list[tuple[str, int, str | None]] = []
-        for nid in nids:
+        indices: list[int] = []
+        for nid in nids.tolist():
             node = namespace.node(nid)
             assert isinstance(node, File) and node.index is not None
-            out.append((node.relpath, node.index, file_yaml(node.entry)))
-        return out
-    indices = np.array([namespace.entry_of(nid) for nid in nids], dtype=np.int64)
-    rec = log.records(indices)
-    slow = np.zeros(len(rec), dtype=bool)
-    slow[suspect_records(rec, indices)] = True
+            relpaths.append(node.relpath)
+            indices.append(node.index)
+            texts.append(file_yaml(node.entry).encode("ascii"))
+        return _Documents(relpaths, indices, texts)
+    slots = namespace.entries_of(nids)
+    rec = log.records(slots)
+    count = len(rec)
+    slow = np.zeros(count, dtype=bool)
+    slow[suspect_records(rec, slots)] = True
     slow |= (rec["type"] != EntryType.FILE) | (rec["nextents"] != 1)
-    raws = rec["f_relpath"].copy().view(f"S{MAX_PATH}").ravel().tolist()
-    columns = zip(indices.tolist(), slow.tolist(), raws, rec["f_size"].tolist(),
-                  rec["f_flags"].tolist(), rec["f_mode"].tolist(), rec["f_uid"].tolist(),
-                  rec["f_gid"].tolist(), rec["se"][:, 0, 0].tolist(),
-                  rec["se"][:, 0, 1].tolist(), rec["se"][:, 0, 2].tolist(), strict=True)
-    out = []
-    for index, is_slow, raw, size, flags, mode, uid, gid, dev, offset, length in columns:
-        if is_slow:
-            entry = log.file_entry(index)
-            out.append((entry.relpath, index, file_yaml(entry)))
-            continue
-        relpath = os.fsdecode(raw)
-        out.append((relpath, index, _one_extent_yaml(relpath, size, flags, mode, uid, gid, dev,
-                                                     offset, length)))
-    return out
+    raw = rec["f_relpath"]
+    # Records that pass have no '.' in their path and only NULs after it (suspect_records).
+    plain = _PLAIN_BYTES[raw].all(axis=1) & (raw[:, 0] != ord("-"))
+    uids, gids = rec["f_uid"].astype(np.int64), rec["f_gid"].astype(np.int64)
+    uids -= (uids >> 31) << 32
+    gids -= (gids >> 31) << 32
+    raws = raw.copy().view(f"S{MAX_PATH}").ravel().tolist()
+    # The path value of a plain path: a space, then the path.
+    spaced = np.zeros((count, MAX_PATH + 1), dtype=np.uint8)
+    spaced[:, 0] = 0x20
+    spaced[:, 1:] = raw
+    values = spaced.view(f"S{MAX_PATH + 1}").ravel().tolist()
+    relpaths = [name.decode(_FS_ENCODING, _FS_ERRORS) for name in raws]
+    fields = [rec["f_size"].tolist(), rec["f_flags"].tolist(), rec["f_mode"].tolist(),
+              uids.tolist(), gids.tolist(), rec["se"][:, 0, 0].tolist(),
+              rec["se"][:, 0, 1].tolist(), rec["se"][:, 0, 2].tolist()]
+    texts = list(map(_ONE_EXTENT.__mod__, zip(values, *fields, strict=True)))
+    indices = slots.tolist()
+    for k in np.flatnonzero(slow | ~plain).tolist():
+        if slow[k]:
+            entry = log.file_entry(indices[k])
+            relpaths[k] = entry.relpath
+            texts[k] = file_yaml(entry).encode("ascii")
+        else:
+            value = _scalar(relpaths[k]).encode("ascii")
+            texts[k] = _ONE_EXTENT % (value, *(column[k] for column in fields))
+    return _Documents(relpaths, indices, texts)
 
 
 def _finish_dirs(made: list[Directory], tree: _Tree) -> None:
@@ -657,19 +713,25 @@ def write_shadow(namespace: Namespace, shadow: str, dry_run: bool = False) -> Sh
             link = _find_symlink(root_fd, root)
             if link is not None:
                 raise _symlink_error(link)
-        order = namespace.walk_ids()
-        for lo in range(0, len(order), _DOCUMENTS):
-            window = order[lo:lo + _DOCUMENTS]
-            documents = iter(_documents(namespace, [nid for nid, is_dir in window
-                                                    if not is_dir], not dry_run))
-            for nid, is_dir in window:
-                if is_dir:
+        ids, dirs, parents = namespace.walk_ids()
+        for lo in range(0, len(ids), _DOCUMENTS):
+            window, is_dir = ids[lo:lo + _DOCUMENTS], dirs[lo:lo + _DOCUMENTS]
+            documents = _documents(namespace, window[~is_dir], not dry_run)
+            # In walk order: each directory alone, each run of consecutive files of one
+            # directory at once.
+            key = np.where(is_dir, -1 - np.arange(len(window)), parents[lo:lo + _DOCUMENTS])
+            starts = np.flatnonzero(np.diff(key, prepend=key[0] - 1))
+            docs_before = np.cumsum(~is_dir) - ~is_dir
+            stops = np.append(starts[1:], len(window))
+            for start, stop, first, nid, one_dir in zip(
+                    starts.tolist(), stops.tolist(), docs_before[starts].tolist(),
+                    window[starts].tolist(), is_dir[starts].tolist(), strict=True):
+                if one_dir:
                     node = namespace.node(nid)
                     assert isinstance(node, Directory)
                     _apply_dir(node, tree, stats, dry_run, made)
                 else:
-                    relpath, index, text = next(documents)
-                    _put_file(relpath, index, text, tree, stats, dry_run)
+                    _put_files(documents, tree, stats, dry_run, first, first + stop - start)
         _finish_dirs(made, tree)
     finally:
         tree.close()

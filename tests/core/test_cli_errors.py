@@ -96,3 +96,22 @@ def test_a_thread_count_outside_0_to_256_is_refused(cli, image: str, command: st
     proc = cli(command, "-t", count, f"{image}:x")
     assert_clean_failure(proc, "is not between 0 and 256")
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("args", [("creat", "--bogus", "x"), ("fsck", "x", "extra1", "extra2")])
+def test_words_a_command_does_not_take_are_named_by_the_famfs_parser(cli, args) -> None:
+    proc = cli(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    unknown = " ".join(a for a in args[1:] if a not in ("x",))
+    assert proc.stderr.splitlines()[-1] == f"famfs: error: unrecognized arguments: {unknown}"
+
+
+def test_creat_with_many_files_reads_options_before_and_after_them(image: str, cli) -> None:
+    multis = [w for i in range(20) for w in ("-M", f"{image}:f{i},4k")]
+    proc = cli("creat", "-m", "0600", *multis, "-u", "7")
+    assert proc.returncode == 0, proc.stderr
+    from famfs.fs.filesystem import Filesystem
+
+    with Filesystem(image) as fs:
+        node = fs.namespace.lookup("f19")
+        assert (node.mode, node.uid, fs.namespace.files) == (0o600, 7, 20)

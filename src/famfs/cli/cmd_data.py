@@ -35,7 +35,6 @@ from famfs.fs.copy import (
 from famfs.fs.filesystem import Filesystem, NewFile, Reservation
 from famfs.fs.namespace import File
 from famfs.fs.target import Target, parse_target, require_target
-from famfs.mapping.files import file_pieces
 from famfs.progress import Progress
 
 DEFAULT_CHUNK = 2 * 1024 * 1024
@@ -51,6 +50,14 @@ def _pattern() -> ModuleType:
     from famfs import pattern
 
     return pattern
+
+
+def file_pieces(fs: Filesystem, node: File) -> Pieces:
+    """famfs.mapping.files.file_pieces, imported on first use: `creat` without a pattern
+    never maps a file."""
+    from famfs.mapping.files import file_pieces as pieces
+
+    return pieces(fs, node)
 
 
 def _warn(prog: str, message: str) -> None:

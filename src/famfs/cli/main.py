@@ -97,8 +97,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         at = words.index("logplay") + 1
         words[at:] = normalize_logplay_argv(words[at:])
     parser = build_parser()
-    args = parser.parse_args(words)
+    args = parse_command(parser, words)
     return run(args.func, args, f"famfs {args.command}")
+
+
+def parse_command(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """`parser.parse_args(words)`. When the first word names a command, everything after it
+    goes to that command's parser, as argparse would send it; the top-level parser is not
+    made to look at each of the words first (thousands, for `creat -M`)."""
+    commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                    None)
+    if commands is None or not words or words[0] not in commands.choices:
+        return parser.parse_args(words)
+    args, extra = commands.choices[words[0]].parse_known_args(words[1:])
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.command = words[0]
+    return args
 
 
 def mkfs_main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ octal modes, numbers, user and group ids, thread counts; and the process umask."
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -12,8 +13,10 @@ MAX_SIZE = (1 << 63) - 1
 MAX_ID = (1 << 32) - 1
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_size(text: str) -> int:
-    """Bytes in `text` ('4096', '4k', '2M', '1g', '0x1000'); ValueError if malformed."""
+    """Bytes in `text` ('4096', '4k', '2M', '1g', '0x1000'); ValueError if malformed.
+    Results are kept: the many -M of one creat mostly repeat a few sizes."""
     s = text.strip()
     mult = 1
     if s and s[-1].lower() in _UNITS:

@@ -211,7 +211,8 @@ class Namespace:
         self._claimed: dict[int, int] = {}
         """Frozen implicit directories given an entry since (node -> log index)."""
         self._added_children: dict[int, list[int]] = {}
-        self._not_frozen: set[str] = set()
+        self._not_frozen: dict[str, int] = {}
+        """Paths known not to be in the frozen table, with their path_hash."""
         """Paths the frozen table was searched for and does not have (it never changes)."""
         self._made: dict[int, Node] = {}
         self.root = Directory("", root_mode, root_uid, root_gid, None,
@@ -271,7 +272,7 @@ class Namespace:
             pos += 1
         if len(self._not_frozen) >= 100_000:
             self._not_frozen.clear()
-        self._not_frozen.add(relpath)
+        self._not_frozen[relpath] = h
         return None
 
     def prefetch(self, relpaths: Iterable[str]) -> None:
@@ -301,7 +302,7 @@ class Namespace:
             missing.clear()
         for path, at, hit, h in zip(todo, pos, found.tolist(), wanted.tolist(), strict=True):
             if not hit:
-                missing.add(path)
+                missing[path] = h
                 continue
             while at < len(hashes) and int(hashes[at]) == h:
                 cand = int(self.frozen.hash_nodes[at])
@@ -310,7 +311,7 @@ class Namespace:
                     break
                 at += 1
             else:
-                missing.add(path)
+                missing[path] = h
 
     def children_ids(self, nid: int) -> list[int]:
         """Children of node `nid`, in the order they were made."""
@@ -659,7 +660,8 @@ class Namespace:
         parent = np.concatenate([frozen.parent, np.array(self._parent, dtype=np.int32)])
         is_dir = np.concatenate([frozen.is_dir, np.array(self._is_dir, dtype=bool)])
         total = len(entry)
-        new_hashes = np.array([path_hash(os.fsencode(p)) for p in self._paths],
+        known = self._not_frozen
+        new_hashes = np.array([known.get(p) or path_hash(os.fsencode(p)) for p in self._paths],
                               dtype=np.uint64)
         new_ids = np.arange(base, total, dtype=np.int32)
         # The frozen tables are sorted already: the new rows are merged in (stable: a new

@@ -629,10 +629,7 @@ class Filesystem:
         writing them cannot fault. DAX devices have their memory already."""
         if not nodes:
             return
-        page = mmap.PAGESIZE
-        runs = _merged((dev, offset - offset % page,
-                        round_up(offset + length, page) - (offset - offset % page))
-                       for dev, offset, length in _used_runs_of(nodes))
+        runs = _page_runs(_used_runs_of(nodes), mmap.PAGESIZE)
         skip: set[int] = set()
         for devindex, start, n in runs:
             device = self.devices.device(devindex)
@@ -1061,6 +1058,33 @@ def _merged(runs: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
             out[-1] = (dev, start, max(out[-1][2], offset + length - start))
         else:
             out.append((dev, offset, length))
+    return out
+
+
+def _page_runs(runs: list[tuple[int, int, int]], page: int) -> list[tuple[int, int, int]]:
+    """(device index, offset, length) runs widened to whole pages of `page` bytes, then
+    `_merged`; many runs at once in NumPy."""
+    if len(runs) < 64:
+        return _merged((dev, offset - offset % page,
+                        round_up(offset + length, page) - (offset - offset % page))
+                       for dev, offset, length in runs)
+    table = np.array(runs, dtype=np.int64)
+    devs, starts = table[:, 0], table[:, 1] - table[:, 1] % page
+    ends = -(-(table[:, 1] + table[:, 2]) // page) * page
+    order = np.lexsort((ends, starts, devs))
+    devs, starts, ends = devs[order], starts[order], ends[order]
+    out: list[tuple[int, int, int]] = []
+    for dev in np.unique(devs).tolist():
+        on = devs == dev
+        first, last = starts[on], ends[on]
+        reach = np.maximum.accumulate(last)
+        # A run starts a new merged run unless it touches or overlaps what came before.
+        new = np.ones(len(first), dtype=bool)
+        new[1:] = first[1:] > reach[:-1]
+        heads = np.flatnonzero(new)
+        group_ends = np.maximum.reduceat(last, heads)
+        out.extend(zip([dev] * len(heads), first[heads].tolist(),
+                       (group_ends - first[heads]).tolist(), strict=True))
     return out
 
 

@@ -52,12 +52,17 @@ def _pattern() -> ModuleType:
     return pattern
 
 
-def file_pieces(fs: Filesystem, node: File) -> Pieces:
+def _mapping_pieces() -> Callable[[Filesystem, File], Pieces]:
     """famfs.mapping.files.file_pieces, imported on first use: `creat` without a pattern
     never maps a file."""
-    from famfs.mapping.files import file_pieces as pieces
+    from famfs.mapping.files import file_pieces
 
-    return pieces(fs, node)
+    return file_pieces
+
+
+def file_pieces(fs: Filesystem, node: File) -> Pieces:
+    """(file offset, device view) of every run of the bytes of `node`."""
+    return _mapping_pieces()(fs, node)
 
 
 def _warn(prog: str, message: str) -> None:
@@ -438,7 +443,7 @@ def _cp(args: argparse.Namespace) -> int:
             if args.verbose:
                 print(f"{item.source} -> {target.device}:{item.relpath}", flush=True)
 
-        result: CopyResult = run_copy(fs, plan, args.uid, args.gid, pieces_of=file_pieces,
+        result: CopyResult = run_copy(fs, plan, args.uid, args.gid, pieces_of=_mapping_pieces(),
                                       interleave=interleave, compare=False, on_file=on_file,
                                       threads=args.threadct or 1, device=args.device)
         progress.finish()

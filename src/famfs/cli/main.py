@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from famfs import __version__
 from famfs.errors import FamfsError, NoSuperblockError, UsageError
@@ -36,6 +36,8 @@ class CommandParser(argparse.ArgumentParser):
         add_help = kwargs.pop("add_help", True)
         kwargs["add_help"] = False
         super().__init__(*args, **kwargs)
+        self.commands: Mapping[str, argparse.ArgumentParser] = {}
+        """The parser of each command, by name (the top-level parser's)."""
         if add_help and help_flags:
             self.add_argument(*help_flags, action="help", help="show this help and exit")
 
@@ -46,7 +48,7 @@ def add_verbose(parser: argparse.ArgumentParser) -> None:
                         help="print more about what is done (repeat for more)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandParser:
     parser = CommandParser(
         prog="famfs",
         description="famfs: the Fabric-Attached Memory File System. Name famfs files as "
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 parser_class=CommandParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    parser.commands = sub.choices
     return parser
 
 
@@ -101,15 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args.func, args, f"famfs {args.command}")
 
 
-def parse_command(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+def parse_command(parser: CommandParser, words: list[str]) -> argparse.Namespace:
     """`parser.parse_args(words)`. When the first word names a command, everything after it
     goes to that command's parser, as argparse would send it; the top-level parser is not
     made to look at each of the words first (thousands, for `creat -M`)."""
-    commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
-                    None)
-    if commands is None or not words or words[0] not in commands.choices:
+    command = parser.commands.get(words[0]) if words else None
+    if command is None:
         return parser.parse_args(words)
-    args, extra = commands.choices[words[0]].parse_known_args(words[1:])
+    args, extra = command.parse_known_args(words[1:])
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.command = words[0]

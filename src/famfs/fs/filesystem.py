@@ -52,7 +52,7 @@ from famfs.fs.namespace import Directory, File, Namespace, Node
 from famfs.fs.roles import system_uuid
 from famfs.holds import DeviceHolds
 from famfs.log import MetadataLog
-from famfs.omf.fmap import ExtentType, FileMap, SimpleExtent, check_fmap
+from famfs.omf.fmap import ExtentType, FileMap, SimpleExtent, check_fmap, plainly_valid
 from famfs.omf.layout import (
     FILE_FLAG_ALL_HOSTS_RW,
     LOG_ENTRY_SIZE,
@@ -558,8 +558,9 @@ class Filesystem:
     def _place_contiguous(self, nodes: list[File], specs: list[NewFile], device: int,
                           taken: dict[int, SpaceMap], index: int) -> None:
         """`_place` of each node in turn, for files that all go on `device` as one extent:
-        the same first-fit extents, found in one pass, and the same checks (an entry that
-        is not plainly inside the data area of device 0 gets check_fmap's own)."""
+        the same first-fit extents, found in one pass, and the same checks (an entry whose
+        extent is not `plainly_valid` gets check_fmap's own; its length is the size rounded
+        up to the allocation unit, so it holds the file)."""
         au = self.sb.alloc_unit
         offsets = self.allocator.alloc_contiguous_many([spec.size for spec in specs], device,
                                                        taken)
@@ -571,8 +572,7 @@ class Filesystem:
             entry = node.entry = FileEntry(
                 spec.relpath, size, FileMap(simple, (SimpleExtent(device, offset, length),)),
                 spec.mode, spec.uid, spec.gid, FILE_FLAG_ALL_HOSTS_RW)
-            if not (device == 0 and start <= offset and offset + length <= dev0 and offset
-                    and not offset % au and length >= size):
+            if not plainly_valid(device, offset, length, au, dev0, start):
                 self._check_file_entry(entry, index)
 
     def _plan(self, spec: NewFile, seen: set[str], parents: set[str] | None = None

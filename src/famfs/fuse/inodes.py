@@ -196,8 +196,7 @@ class InodeTable:
         """The inode of each of `items`: inodes as they are, namespace nodes as `ensure`
         gives them (made on first sight), all in one pass under the lock; with
         `count_lookups`, one kernel lookup of each is counted too."""
-        by_key, by_id = self._by_key, self._by_id
-        now = self.epoch_ns
+        by_key = self._by_key
         out: list[Inode] = []
         made = 0
         with self._lock:
@@ -208,11 +207,9 @@ class InodeTable:
                     key = item.relpath
                     found = by_key.get(key)
                     if found is None:
-                        nodeid = self._next
-                        self._next = nodeid + 1
                         kind = Kind.DIR if isinstance(item, Directory) else Kind.FILE
-                        found = by_id[nodeid] = by_key[key] = Inode(
-                            nodeid, key, kind, item, 0, None, None, None, now, now, now)
+                        found = self._add(self._next, key, kind, item)
+                        self._next += 1
                         made += 1
                     elif found.node is not item:
                         found.node = item

@@ -147,6 +147,14 @@ def decode_fmap(buf: bytes | memoryview, offset: int, index: int) -> FileMap:
     raise CorruptError("log entry", "fmap.ext_type", f"unknown extent type {ext_type}", index)
 
 
+def plainly_valid(devindex: int, offset: int, length: int, alloc_unit: int, dev0: int,
+                  data_start: int) -> bool:
+    """Whether an extent passes every check of `check_fmap` at a glance: on device 0, not
+    empty, aligned, and inside [data_start, dev0). False means: check it in full."""
+    return (devindex == 0 and length > 0 and data_start <= offset and offset + length <= dev0
+            and offset > 0 and not offset % alloc_unit and not length % alloc_unit)
+
+
 def check_fmap(fmap: FileMap, size: int, index: int, alloc_unit: int,
                device_sizes: dict[int, int], data_start: int = 0) -> None:
     """Check an fmap's values against the file `size` and the known devices.
@@ -176,8 +184,7 @@ def check_fmap(fmap: FileMap, size: int, index: int, alloc_unit: int,
     dev0 = device_sizes.get(0, 0)
     for i, ext in enumerate(fmap.all_extents()):
         off, length = ext.offset, ext.length
-        if ext.devindex == 0 and length and data_start <= off and off + length <= dev0 \
-                and off and not off % alloc_unit and not length % alloc_unit:
+        if plainly_valid(ext.devindex, off, length, alloc_unit, dev0, data_start):
             continue
         name = f"{prefix}[{i}]"
         if ext.devindex >= MAX_DEVICES or ext.devindex not in device_sizes:

@@ -34,7 +34,7 @@ _HEADER_CRC_SPAN = 24
 COUNTERS_OFFSET = 32
 """Offset of next_seqnum and next_index: 16 bytes, written in one store on append."""
 NEXT_INDEX = struct.Struct("<Q")
-NEXT_INDEX_OFFSET = 40
+NEXT_INDEX_OFFSET = COUNTERS_OFFSET + 8
 """Offset of next_index (u64) in the header."""
 
 

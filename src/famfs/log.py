@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from famfs.device import Device
-from famfs.errors import LogFullError
+from famfs.errors import DeviceError, LogFullError
 from famfs.omf.layout import LOG_ENTRY_SIZE, LOG_HEADER_SIZE
 from famfs.omf.log import (
     COUNTERS_OFFSET,
@@ -27,6 +28,7 @@ from famfs.omf.log import (
     encode_records,
     entry_head,
     entry_offset,
+    file_heads,
     set_crcs,
 )
 from famfs.omf.superblock import Superblock
@@ -43,6 +45,17 @@ class EntryHead:
     gid: int
     size: int
     flags: int = 0
+
+
+class FileHeads(NamedTuple):
+    """`EntryHead` of many FILE entries, as columns (one item per entry, in order)."""
+
+    relpaths: list[str]
+    modes: list[int]
+    uids: list[int]
+    gids: list[int]
+    sizes: list[int]
+    flags: list[int]
 
 
 class MetadataLog:
@@ -109,6 +122,28 @@ class MetadataLog:
                 os.pread(self.device.fd, ENTRY_HEAD_SIZE, offset), 0)
         return EntryHead(os.fsdecode(raw), etype == EntryType.MKDIR, mode, uid, gid, size,
                          flags)
+
+    def file_heads(self, indices: Sequence[int]) -> FileHeads:
+        """`entry_head` of each of FILE entries `indices`, in columns: one read of each head
+        (pread on image files, as `entry_head`), decoded together. Only for entries a replay
+        has checked already."""
+        count = len(indices)
+        first = self.base + entry_offset(0)
+        if self.device.is_dax:
+            slots = max(indices, default=-1) + 1
+            self.device.check_range(first, slots * LOG_ENTRY_SIZE)
+            rows = np.frombuffer(self.device.buf, dtype=np.uint8, count=slots * LOG_ENTRY_SIZE,
+                                 offset=first).reshape(slots, LOG_ENTRY_SIZE)
+            blob = rows[list(indices), :ENTRY_HEAD_SIZE].tobytes()
+        else:
+            pread, fd = os.pread, self.device.fd
+            blob = b"".join([pread(fd, ENTRY_HEAD_SIZE, first + i * LOG_ENTRY_SIZE)
+                             for i in indices])
+            if len(blob) != count * ENTRY_HEAD_SIZE:
+                raise DeviceError(f"{self.device.path}: short read of the log")
+        raws, modes, uids, gids, sizes, flags = file_heads(blob, count)
+        fsdecode = os.fsdecode
+        return FileHeads([fsdecode(r) for r in raws], modes, uids, gids, sizes, flags)
 
     def append(self, payloads: Sequence[Payload]) -> int:
         """Append `payloads` as new entries; return the index of the first.

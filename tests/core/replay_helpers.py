@@ -12,7 +12,7 @@ def snapshot(fs: Filesystem) -> dict[str, object]:
     for node in fs.namespace.walk():
         if isinstance(node, File):
             nodes.append(("file", node.relpath, node.mode, node.uid, node.gid, node.index,
-                          node.size, node.entry))
+                          node.size, node.flags, node.entry))
         else:
             assert isinstance(node, Directory)
             nodes.append(("dir", node.relpath, node.mode, node.uid, node.gid, node.index,

@@ -19,7 +19,7 @@ from famfs.errors import CorruptError
 from famfs.fs import index
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
-from famfs.fs.namespace import File
+from famfs.fs.namespace import Directory, File
 from famfs.omf.fmap import FileMap, SimpleExtent
 from famfs.omf.layout import LOG_OFFSET, MiB, data_start
 from famfs.omf.log import FileEntry, MkdirEntry, encode_entry, entry_offset
@@ -382,3 +382,60 @@ def test_a_file_created_over_an_index_keeps_its_entry_after_close(image_path: st
         found = fs.file("a/b/late")
     assert found is made
     assert made.entry.size == 5000 and made.entry.fmap.extents
+
+
+def _listing(directory: Directory) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    for name, node in directory.children.items():
+        row: tuple[object, ...] = (name, type(node).__name__, node.relpath, node.mode, node.uid,
+                                   node.gid, node.index)
+        if isinstance(node, File):
+            row += (node.size, node.flags)
+        out.append(row)
+    return out
+
+
+def test_a_directory_counts_its_subdirectories_without_loading_its_children(
+        image_path: str) -> None:
+    make_tree(image_path)
+    with Filesystem(image_path) as fs:
+        assert fs.index_entries > 0
+        a = fs.namespace.lookup("a")
+        assert isinstance(a, Directory) and not a.loaded
+        assert a.subdirs == 1
+        assert not a.loaded
+        assert fs.namespace.root.subdirs == 2
+        assert sum(isinstance(c, Directory) for c in a.children.values()) == a.subdirs
+
+
+def test_children_read_apart_from_the_lock_load_as_a_plain_load(image_path: str) -> None:
+    make_tree(image_path)
+    with Filesystem(image_path, writable=True) as fs:
+        fs.create_file("a/b/late", 300)
+    with Filesystem(image_path) as plain, Filesystem(image_path) as ahead:
+        want = plain.namespace.lookup("a/b")
+        got = ahead.namespace.lookup("a/b")
+        assert isinstance(want, Directory) and isinstance(got, Directory)
+        prepared = got.prepare()
+        assert not got.loaded
+        got.load(prepared)
+        assert got.prepare() is None
+        assert _listing(got) == _listing(want)
+        assert [n for n in got.children] == [f"f{i}" for i in range(0, 120, 3)] + ["late"]
+
+
+def test_file_heads_read_through_the_mapping_match_those_read_with_pread(
+        image_path: str) -> None:
+    make_tree(image_path, files=30)
+    with Filesystem(image_path) as fs:
+        files = [n for n in fs.namespace.walk() if isinstance(n, File)]
+        indices = [f.index for f in files][::-1]
+        read = fs.log.file_heads(indices)
+        fs.device.is_dax = True  # DAX devices are read through the mapping
+        mapped = fs.log.file_heads(indices)
+        assert read == mapped
+        by_index = {f.index: f for f in files}
+        assert read.relpaths == [by_index[i].relpath for i in indices]
+        assert read.sizes == [by_index[i].entry.size for i in indices]
+        assert read.modes == [by_index[i].entry.mode for i in indices]
+        assert fs.log.file_heads([]) == ([], [], [], [], [], [])

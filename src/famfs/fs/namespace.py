@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from famfs.errors import ExistsError, NotDirectoryError, NotFoundError
-from famfs.log import EntryHead
+from famfs.log import EntryHead, FileHeads
 from famfs.omf.log import FileEntry, MkdirEntry
 
 
@@ -32,6 +32,8 @@ class EntrySource(Protocol):
     is one), for entries a replay has checked already."""
 
     def entry_head(self, index: int) -> EntryHead: ...
+
+    def file_heads(self, indices: Sequence[int]) -> FileHeads: ...
 
     def file_entry(self, index: int) -> FileEntry: ...
 
@@ -57,28 +59,59 @@ class Node:
         return f"{type(self).__name__}({self.relpath!r}, mode={self.mode:o}, index={self.index})"
 
 
+class ChildLoader(Protocol):
+    """How a directory whose children are not loaded yet gets them (the namespace's)."""
+
+    def prepare(self) -> object:
+        """The costly part of `load` (reading entries), done without any lock: it only reads
+        what never changes. Its result is handed to `load`."""
+        ...
+
+    def load(self, prepared: object | None = None) -> dict[str, Node]:
+        """The children by name, in the order they were made (`prepared`: from `prepare`)."""
+        ...
+
+    def count(self) -> int:
+        """How many children are directories, without loading them."""
+        ...
+
+
 class Directory(Node):
     """A directory; `children` (name -> Node, in the order the log made them) is filled on
-    first use. New children go in through `adopt`, which keeps `subdirs` counted."""
+    first use, by its `ChildLoader`. New children go in through `adopt`, which keeps
+    `subdirs` counted."""
 
-    __slots__ = ("_children", "_load", "_subdirs")
+    __slots__ = ("_children", "_loader", "_subdirs")
 
     def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None,
                  children: dict[str, Node] | None = None,
-                 load: Callable[[], dict[str, Node]] | None = None) -> None:
+                 loader: ChildLoader | None = None) -> None:
         super().__init__(relpath, mode, uid, gid, index)
-        self._load = load
-        self._children = children if children is not None or load is not None else {}
+        self._loader = loader
+        self._children = children if children is not None or loader is not None else {}
         self._subdirs: int | None = None
 
     @property
     def children(self) -> dict[str, Node]:
         kids = self._children
         if kids is None:
-            assert self._load is not None
-            kids = self._children = self._load()
-            self._load = None
+            self.load()
+            kids = self._children
+            assert kids is not None
         return kids
+
+    def prepare(self) -> object | None:
+        """`ChildLoader.prepare` for a directory not loaded yet (else None): may run
+        without the lock that `load` is called under."""
+        loader = self._loader
+        return None if loader is None or self._children is not None else loader.prepare()
+
+    def load(self, prepared: object | None = None) -> None:
+        """Fill `children` now, if that has not been done (`prepared`: from `prepare`)."""
+        if self._children is None:
+            assert self._loader is not None
+            self._children = self._loader.load(prepared)
+            self._loader = None
 
     @property
     def loaded(self) -> bool:
@@ -87,8 +120,12 @@ class Directory(Node):
 
     @property
     def subdirs(self) -> int:
-        """How many children are directories."""
+        """How many children are directories (children not loaded yet are counted where they
+        are, and stay unloaded)."""
         if self._subdirs is None:
+            loader = self._loader
+            if self._children is None and loader is not None:
+                return loader.count()
             self._subdirs = sum(1 for c in self.children.values() if isinstance(c, Directory))
         return self._subdirs
 
@@ -216,7 +253,7 @@ class Namespace:
         """Paths the frozen table was searched for and does not have (it never changes)."""
         self._made: dict[int, Node] = {}
         self.root = Directory("", root_mode, root_uid, root_gid, None,
-                              load=lambda: self._load_children(ROOT))
+                              loader=_Children(self, ROOT))
         self._made[ROOT] = self.root
 
     # --- the table ----------------------------------------------------------------------
@@ -313,14 +350,18 @@ class Namespace:
             else:
                 missing[path] = h
 
-    def children_ids(self, nid: int) -> list[int]:
-        """Children of node `nid`, in the order they were made."""
-        out: list[int] = []
-        if nid < self._base:
-            start, stop = self.frozen.child_start[nid], self.frozen.child_start[nid + 1]
-            out = self.frozen.child_ids[start:stop].tolist()
-        out.extend(self._added_children.get(nid, ()))
-        return out
+    def _frozen_children(self, nid: int) -> np.ndarray:
+        """Ids of the children of node `nid` that are in the frozen table, in order."""
+        if nid >= self._base:
+            return self.frozen.child_ids[:0]
+        start = self.frozen.child_start
+        return self.frozen.child_ids[start[nid]:start[nid + 1]]
+
+    def _subdir_count(self, nid: int) -> int:
+        """How many children of node `nid` are directories."""
+        frozen = int(np.count_nonzero(self.frozen.is_dir[self._frozen_children(nid)]))
+        base = self._base
+        return frozen + sum(1 for c in self._added_children.get(nid, ()) if self._is_dir[c - base])
 
     def _new_node(self, index: int, parent: int, is_dir: bool, relpath: str) -> int:
         nid = self._base + len(self._entry)
@@ -354,27 +395,55 @@ class Namespace:
         node: Node
         if index < 0:
             node = Directory(self._path_of(nid), 0o755, 0, 0, None,
-                             load=lambda: self._load_children(nid))
+                             loader=_Children(self, nid))
         else:
             assert self.source is not None
             head = self.source.entry_head(index)
             node = Directory(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
-                             load=lambda: self._load_children(nid))
+                             loader=_Children(self, nid))
         self._made[nid] = node
         return node
 
-    def _file_node(self, nid: int) -> File:
-        index = self._entry_of(nid)
-        assert self.source is not None
-        head = self.source.entry_head(index)
-        return File(head.relpath, head.mode & 0o7777, head.uid, head.gid, index,
-                    source=self.source, size=head.size, flags=head.flags)
+    def _file_nodes(self, indices: list[int]) -> list[tuple[str, File]]:
+        """(name, node) of the files of FILE entries `indices`, their heads read at once."""
+        source = self.source
+        assert source is not None
+        heads = source.file_heads(indices)
+        return [(path.rpartition("/")[2],
+                 File(path, mode & 0o7777, uid, gid, index, source=source, size=size,
+                      flags=flags))
+                for path, mode, uid, gid, size, flags, index
+                in zip(*heads, indices, strict=True)]
 
-    def _load_children(self, nid: int) -> dict[str, Node]:
+    def _frozen_files(self, nid: int) -> list[tuple[str, File]]:
+        """(name, node) of the file children of node `nid` in the frozen table (which never
+        changes: safe without any lock)."""
+        ids = self._frozen_children(nid)
+        if not len(ids):
+            return []
+        return self._file_nodes(self.frozen.entry[ids[self.frozen.is_dir[ids] == 0]].tolist())
+
+    def _load_children(self, nid: int, frozen_files: list[tuple[str, File]] | None = None
+                       ) -> dict[str, Node]:
+        """Node objects of the children of node `nid`, by name in the order they were made
+        (see `Directory.children`); `frozen_files`: `_frozen_files(nid)` made already."""
+        ids = self._frozen_children(nid)
+        kids, dirs = ids.tolist(), self.frozen.is_dir[ids].tolist()
+        files = iter(frozen_files if frozen_files is not None else self._frozen_files(nid))
+        added = self._added_children.get(nid, [])
+        base = self._base
+        kids.extend(added)
+        dirs.extend(self._is_dir[c - base] for c in added)
+        added_files = iter(self._file_nodes([self._entry[c - base] for c in added
+                                             if not self._is_dir[c - base]]))
         out: dict[str, Node] = {}
-        for child in self.children_ids(nid):
-            node = self.node(child) if self._is_dir_of(child) else self._file_node(child)
-            out[node.name] = node
+        for child, is_dir in zip(kids, dirs, strict=True):
+            if is_dir:
+                node = self.node(child)
+                out[node.name] = node
+            else:
+                name, file = next(files) if child < base else next(added_files)
+                out[name] = file
         return out
 
     def _attach(self, nid: int, node: Node) -> None:
@@ -687,3 +756,23 @@ class Namespace:
                 implicit[base + i] = path
         return NodeArrays(entry, parent, is_dir, child_start, kids, hashes, hash_nodes,
                           implicit)
+
+
+class _Children:
+    """The `ChildLoader` of the directory at node `nid` of `namespace`."""
+
+    __slots__ = ("namespace", "nid")
+
+    def __init__(self, namespace: Namespace, nid: int) -> None:
+        self.namespace = namespace
+        self.nid = nid
+
+    def prepare(self) -> list[tuple[str, File]]:
+        return self.namespace._frozen_files(self.nid)
+
+    def load(self, prepared: object | None = None) -> dict[str, Node]:
+        files = prepared if isinstance(prepared, list) else None
+        return self.namespace._load_children(self.nid, files)
+
+    def count(self) -> int:
+        return self.namespace._subdir_count(self.nid)

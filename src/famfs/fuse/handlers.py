@@ -173,19 +173,24 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         if len(body) < read_in_size:
             wire.ReadIn.unpack(body)
         fh, offset, size = read_in.unpack_from(body)[:3]
-        names, packers, children, offsets = fitting(header[3], fh, offset, size, plain_struct)
+        names, packers, children, offsets, complete = fitting(header[3], fh, offset, size,
+                                                              plain_struct)
         out = bytearray()
         for raw, packer, inode, off in zip(names, packers, inodes_of(children), offsets,
                                            strict=True):
             dtype = (S_IFDIR if inode.is_dir else S_IFREG) >> DT_SHIFT
             out += packer.pack(inode.nodeid, off, len(raw), dtype, raw)
+        if complete and names:
+            ops.listed(fh)
         return out
 
     def fitting(nodeid: int, fh: int, offset: int, size: int,
                 struct_of: Callable[[int], struct.Struct]
-                ) -> tuple[list[bytes], list[struct.Struct], list[Node | Inode], list[int]]:
+                ) -> tuple[list[bytes], list[struct.Struct], list[Node | Inode], list[int],
+                           bool]:
         """The entries from `offset` whose packed form (by `struct_of(name length)`) fits
-        `size` bytes: their names, structs, nodes and offsets."""
+        `size` bytes: their names, structs, nodes and offsets, and whether they are all the
+        entries left."""
         names: list[bytes] = []
         packers: list[struct.Struct] = []
         children: list[Node | Inode] = []
@@ -196,12 +201,12 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
             packer = struct_of(len(raw))
             used += packer.size
             if used > size:
-                break
+                return names, packers, children, offsets, False
             names.append(raw)
             packers.append(packer)
             children.append(child)
             offsets.append(off)
-        return names, packers, children, offsets
+        return names, packers, children, offsets, True
 
     @short_path
     def readdirplus(header: Header, body: memoryview) -> Reply:
@@ -210,7 +215,8 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
         if len(body) < read_in_size:
             wire.ReadIn.unpack(body)
         fh, offset, size = read_in.unpack_from(body)[:3]
-        names, packers, children, offsets = fitting(header[3], fh, offset, size, plus_struct)
+        names, packers, children, offsets, complete = fitting(header[3], fh, offset, size,
+                                                              plus_struct)
         dots = 0
         while dots < len(offsets) and offsets[dots] <= 2:
             dots += 1
@@ -225,6 +231,8 @@ def standard_handlers(ops: FamfsOperations) -> dict[int, Handler]:
                 nodeid = entry_valid = attr_valid = 0
             out += packer.pack(nodeid, 0, entry_valid, attr_valid, 0, 0, *attr_values(st),
                                st.ino, off, len(raw), st.mode >> DT_SHIFT, raw)
+        if complete and names:
+            ops.listed(fh)
         return out
 
     @short_path

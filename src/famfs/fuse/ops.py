@@ -26,6 +26,7 @@ at once.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
 import sys
@@ -40,6 +41,7 @@ from famfs.fs.filesystem import Filesystem, ReplayStats
 from famfs.fs.namespace import Directory, File, Node
 from famfs.fuse.inodes import ROOT_ID, Inode, InodeTable, Kind, Stat
 from famfs.fuse.options import CACHE_MODES
+from famfs.fuse.readahead import ListingReadahead
 from famfs.fuse.writable import (
     FALLOC_FL_KEEP_SIZE,
     RENAME_NOREPLACE,
@@ -174,7 +176,10 @@ class FamfsOperations:
         self.inodes = InodeTable(self.options.freeze_gc)
         self.inodes.add_root(fs.namespace.root)
         self._dir_handles: dict[int, Listing] = {}
-        self._next_fh = 1
+        self.readahead = ListingReadahead(self.lock)
+        self._dir_handle_ids = itertools.count(1)
+        """Directory handles: taken with next() and kept in a dict, both atomic, so that
+        opening and releasing a handle never waits for the namespace lock."""
         self._logplay_probes: dict[int, tuple[float, bytes]] = {}
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
@@ -203,6 +208,7 @@ class FamfsOperations:
         yet (the connection is gone: nothing more can be written to them). The filesystem
         itself belongs to the caller."""
         self._stop.set()
+        self.readahead.close()
         if self._follower is not None:
             self._follower.join()
             self._follower = None
@@ -480,11 +486,8 @@ class FamfsOperations:
         if not inode.is_dir:
             raise _err(errno.ENOTDIR)
         self._maybe_sync(inode)
-        listing = self._listing(inode)
-        with self.lock:
-            fh = self._next_fh
-            self._next_fh += 1
-            self._dir_handles[fh] = listing
+        fh = next(self._dir_handle_ids)
+        self._dir_handles[fh] = self._listing(inode)
         return fh
 
     def readdir(self, nodeid: int, fh: int, offset: int) -> Iterator[DirEntry]:
@@ -508,9 +511,15 @@ class FamfsOperations:
         `count_lookups`, one kernel lookup of each is counted (READDIRPLUS)."""
         return self.inodes.of_nodes(entries, count_lookups)
 
+    def listed(self, fh: int) -> None:
+        """Directory handle `fh` has been read to its end. Its subdirectories are likely
+        listed next (a walk goes into them): their children are loaded ahead."""
+        listing = self._dir_handles.get(fh)
+        if listing:
+            self.readahead.queue(c for _, c in listing if isinstance(c, Directory))
+
     def releasedir(self, fh: int) -> None:
-        with self.lock:
-            self._dir_handles.pop(fh, None)
+        self._dir_handles.pop(fh, None)
 
     # --- files --------------------------------------------------------------------------
 

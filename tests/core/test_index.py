@@ -439,3 +439,25 @@ def test_file_heads_read_through_the_mapping_match_those_read_with_pread(
         assert read.sizes == [by_index[i].entry.size for i in indices]
         assert read.modes == [by_index[i].entry.mode for i in indices]
         assert fs.log.file_heads([]) == ([], [], [], [], [], [])
+
+
+def test_an_index_written_a_few_bytes_at_a_time_is_whole_and_used(
+        image_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index's tables go to its file straight from their arrays: a writer that takes
+    only a few bytes per call still writes every byte, and the file passes its own CRC."""
+    make_tree(image_path)
+    os.unlink(index_file(image_path))
+    real = os.writev
+
+    def short_writev(fd: int, parts: list[memoryview]) -> int:
+        return real(fd, [memoryview(bytes(parts[0]))[:997]])
+
+    with monkeypatch.context() as m:
+        m.setattr(index.os, "writev", short_writev)
+        with Filesystem(image_path) as fs:
+            assert fs.index_entries == 0
+    raw = Path(index_file(image_path)).read_bytes()
+    (crc,) = struct.unpack_from("<I", raw, len(raw) - 4)
+    assert zlib.crc32(raw[:-4]) == crc
+    entries, state = opened(image_path)
+    assert entries > 0 and state == full_replay(image_path, monkeypatch)

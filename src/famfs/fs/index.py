@@ -281,13 +281,11 @@ def save(device: Device, sb: Superblock, restored: Restored) -> bool:
         st = os.stat(directory, follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
             return False
-        blob = _encode(device, sb, restored)
+        parts = _encode(device, sb, restored)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".index-", suffix=".tmp")
         try:
             os.fchmod(fd, INDEX_FILE_MODE)
-            view = memoryview(blob)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, parts)
             os.close(fd)
             fd = -1
             os.replace(tmp, index_path(device, sb))
@@ -322,13 +320,16 @@ def _prune(directory: str) -> None:
             os.unlink(path)
 
 
-def _encode(device: Device, sb: Superblock, restored: Restored) -> bytes:
+def _encode(device: Device, sb: Superblock, restored: Restored) -> list[memoryview]:
+    """The bytes of the index file of `restored`, as parts to write one after another: the
+    head and description, then each table (a view of its array, not a copy) after the
+    padding that aligns it, then the CRC trailer."""
     nodes = restored.nodes
     tables: dict[str, np.ndarray] = {
-        "entry": nodes.entry.astype("<i4"), "parent": nodes.parent.astype("<i4"),
-        "is_dir": nodes.is_dir.astype("u1"), "child_start": nodes.child_start.astype("<i8"),
-        "child_ids": nodes.child_ids.astype("<i4"), "hashes": nodes.hashes.astype("<u8"),
-        "hash_nodes": nodes.hash_nodes.astype("<i4"),
+        "entry": _as(nodes.entry, "<i4"), "parent": _as(nodes.parent, "<i4"),
+        "is_dir": _as(nodes.is_dir, "u1"), "child_start": _as(nodes.child_start, "<i8"),
+        "child_ids": _as(nodes.child_ids, "<i4"), "hashes": _as(nodes.hashes, "<u8"),
+        "hash_nodes": _as(nodes.hash_nodes, "<i4"),
         "crcs": _crcs_for(device, sb, restored),
     }
     for dev, (starts, ends) in restored.runs.items():
@@ -361,16 +362,42 @@ def _encode(device: Device, sb: Superblock, restored: Restored) -> bytes:
     out = bytearray(_align(_HEAD.size + guess))
     _HEAD.pack_into(out, 0, INDEX_MAGIC, INDEX_VERSION, len(text))
     out[_HEAD.size:_HEAD.size + len(text)] = text
-    parts = [bytes(out)]
+    parts = [memoryview(out)]
     pos = len(out)
     for name, table in tables.items():
         start = arrays[name][0]
         assert isinstance(start, int)
-        parts.append(bytes(start - pos))
-        parts.append(table.tobytes())
+        if start > pos:
+            parts.append(memoryview(bytes(start - pos)))
+        if table.nbytes:
+            parts.append(table.view(np.uint8).data)
         pos = start + table.nbytes
-    body = b"".join(parts)
-    return body + _TRAILER.pack(zlib.crc32(body))
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    parts.append(memoryview(_TRAILER.pack(crc)))
+    return parts
+
+
+def _as(table: np.ndarray, dtype: str) -> np.ndarray:
+    """`table` as a contiguous array of `dtype` (itself when it is one already)."""
+    return np.ascontiguousarray(table, dtype=np.dtype(dtype))
+
+
+_WRITEV_PARTS = 512
+"""Most parts handed to one writev (below any system's IOV_MAX)."""
+
+
+def _write_all(fd: int, parts: list[memoryview]) -> None:
+    """Write `parts` to `fd` one after another, whole (short writes resumed)."""
+    todo = [part for part in parts if part.nbytes]
+    while todo:
+        done = os.writev(fd, todo[:_WRITEV_PARTS])
+        while todo and done >= todo[0].nbytes:
+            done -= todo[0].nbytes
+            todo.pop(0)
+        if done:
+            todo[0] = todo[0][done:]
 
 
 def _crcs_for(device: Device, sb: Superblock, restored: Restored) -> np.ndarray:
@@ -379,7 +406,7 @@ def _crcs_for(device: Device, sb: Superblock, restored: Restored) -> np.ndarray:
     known = restored.crcs if restored.crcs is not None else np.zeros(0, dtype=np.uint64)
     known = known[:restored.entries]
     rest = log_digest(device, sb, len(known), restored.entries)[1]
-    return np.concatenate([known, rest]).astype("<u8")
+    return np.concatenate([known, rest]).astype("<u8", copy=False)
 
 
 def _align(n: int) -> int:

@@ -27,6 +27,7 @@ import random
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -106,6 +107,32 @@ class ReplayStats:
     new_directories: int
 
 
+class Placed(NamedTuple):
+    """The pending files of a reservation as columns, when each is one simple extent on one
+    device: row i is pending file i (int64 arrays, bytes). The files' entries say the same;
+    the columns let a batch's runs be worked out without walking its entries."""
+
+    device: int
+    offsets: np.ndarray
+    lengths: np.ndarray
+    sizes: np.ndarray
+
+    def held_runs(self) -> list[tuple[int, int, int]]:
+        """(device, offset, bytes) of the extents, sorted, touching ones merged (`_merged`)."""
+        return _merged_columns(np.full(len(self.offsets), self.device, dtype=np.int64),
+                               self.offsets, self.offsets + self.lengths)
+
+    def used_pages(self, page: int) -> list[tuple[int, int, int]]:
+        """(device, offset, bytes) of the pages that hold the files' bytes (`_page_runs` of
+        their `used_runs`)."""
+        used = np.minimum(self.lengths, self.sizes)
+        keep = used > 0
+        starts = self.offsets[keep]
+        ends = starts + used[keep]
+        return _merged_columns(np.full(len(starts), self.device, dtype=np.int64),
+                               starts - starts % page, -(-ends // page) * page)
+
+
 @dataclass
 class Reservation:
     """Files whose space this process holds and whose entries are not logged yet.
@@ -127,6 +154,9 @@ class Reservation:
     """Its files grow as they are written (`Filesystem.grow`); commit trims their space."""
     errors: list[tuple[File, FamfsError]] = field(default_factory=list)
     done: bool = False
+    placed: Placed | None = None
+    """The pending files as columns (see Placed), while they are all there and unchanged in
+    place; None otherwise."""
 
     def commit(self) -> list[File]:
         """Flush the new files' bytes, then log them (see Filesystem.commit)."""
@@ -142,6 +172,7 @@ class Reservation:
         if node in self.pending:
             self.pending.remove(node)
             self.files.remove(node)
+            self.placed = None
             self.fs._release([(e.devindex, e.offset, e.length)
                               for e in node.entry.fmap.all_extents()])
 
@@ -496,13 +527,26 @@ class Filesystem:
         placed: list[NewFile] = []
         seen: set[str] = set()
         parents: set[str] = set()
-        self.namespace.prefetch([spec.relpath for spec in specs])
+        ns = self.namespace
+        ns.prefetch([spec.relpath for spec in specs])
+        node_id = ns.node_id
         for spec in specs:
-            existing = self._plan(spec, seen, parents)
-            if existing is not None:
-                files.append(existing)
-                continue
-            node = File(spec.relpath, spec.mode & 0o7777, spec.uid, spec.gid, None)
+            relpath = spec.relpath
+            # The common spec passes every check of `_plan` at a glance: a plain new name (a
+            # path check_relpath accepts is normalized) that no node has, in a parent
+            # checked already, with a positive size and no placement asked for. Any other
+            # goes through `_plan`, which says what is wrong.
+            if spec.interleave is None and spec.device is None and spec.size > 0 \
+                    and relpath not in seen and not relpath.startswith(META_DIR) \
+                    and relpath.rpartition("/")[0] in parents and _plain_path(relpath) \
+                    and node_id(relpath) is None:
+                seen.add(relpath)
+            else:
+                existing = self._plan(spec, seen, parents)
+                if existing is not None:
+                    files.append(existing)
+                    continue
+            node = File(relpath, spec.mode & 0o7777, spec.uid, spec.gid, None)
             files.append(node)
             pending.append(node)
             placed.append(spec)
@@ -513,16 +557,18 @@ class Filesystem:
         self._open_devices_for(specs)
         taken = self._held_space()
         device = self._one_device(placed)
+        columns: Placed | None = None
         if device is None:
             for node, spec in zip(pending, placed, strict=True):
                 self._place(node, spec, taken, head.next_index)
         else:
-            self._place_contiguous(pending, placed, device, taken, head.next_index)
-        reservation = Reservation(self, files, pending, applied=self.applied)
+            columns = self._place_contiguous(pending, placed, device, taken, head.next_index)
+        reservation = Reservation(self, files, pending, applied=self.applied, placed=columns)
         if hold:
-            reservation.held = _merged(_extent_runs(pending))
+            reservation.held = _merged(_extent_runs(pending)) if columns is None \
+                else columns.held_runs()
         try:
-            self._reserve_backing(pending)
+            self._reserve_backing(pending, columns)
             for devindex, offset, length in reservation.held:
                 self.holds_on(devindex).hold(offset, length)
         except BaseException:
@@ -556,24 +602,34 @@ class Filesystem:
             space.add(first, end)
 
     def _place_contiguous(self, nodes: list[File], specs: list[NewFile], device: int,
-                          taken: dict[int, SpaceMap], index: int) -> None:
+                          taken: dict[int, SpaceMap], index: int) -> Placed:
         """`_place` of each node in turn, for files that all go on `device` as one extent:
         the same first-fit extents, found in one pass, and the same checks (an entry whose
-        extent is not `plainly_valid` gets check_fmap's own; its length is the size rounded
-        up to the allocation unit, so it holds the file)."""
+        extent is not `plainly_valid` gets check_fmap's own, in order; its length is the
+        size rounded up to the allocation unit, so it holds the file). Returns the files
+        as columns."""
         au = self.sb.alloc_unit
-        offsets = self.allocator.alloc_contiguous_many([spec.size for spec in specs], device,
-                                                       taken)
-        dev0, start = self.device_sizes[0], self.data_start
+        size_list = [spec.size for spec in specs]
+        offset_list = self.allocator.alloc_contiguous_many(size_list, device, taken)
         simple = ExtentType.SIMPLE
-        for node, spec, offset in zip(nodes, specs, offsets, strict=True):
-            size = spec.size
-            length = -(-size // au) * au
-            entry = node.entry = FileEntry(
-                spec.relpath, size, FileMap(simple, (SimpleExtent(device, offset, length),)),
-                spec.mode, spec.uid, spec.gid, FILE_FLAG_ALL_HOSTS_RW)
-            if not plainly_valid(device, offset, length, au, dev0, start):
-                self._check_file_entry(entry, index)
+        flags = FILE_FLAG_ALL_HOSTS_RW
+        sizes = np.array(size_list, dtype=np.int64)
+        offsets = np.array(offset_list, dtype=np.int64)
+        lengths = -(-sizes // au) * au
+        for node, spec, offset, length in zip(nodes, specs, offset_list, lengths.tolist(),
+                                              strict=True):
+            node.entry = FileEntry(
+                spec.relpath, spec.size, FileMap(simple, (SimpleExtent(device, offset, length),)),
+                spec.mode, spec.uid, spec.gid, flags)
+        dev0, start = self.device_sizes[0], self.data_start
+        plain = (offsets > 0) & (offsets >= start) & (offsets % au == 0) & \
+            (offsets + lengths <= dev0) if device == 0 else np.zeros(len(nodes), dtype=bool)
+        for pos in np.flatnonzero(~plain).tolist():
+            node = nodes[pos]
+            ext = node.entry.fmap.extents[0]
+            if not plainly_valid(device, ext.offset, ext.length, au, dev0, start):
+                self._check_file_entry(node.entry, index)
+        return Placed(device, offsets, lengths, sizes)
 
     def _plan(self, spec: NewFile, seen: set[str], parents: set[str] | None = None
               ) -> File | None:
@@ -624,29 +680,25 @@ class Filesystem:
                 space.add(offset // au, -(-(offset + length) // au))
         return out
 
-    def _reserve_backing(self, nodes: list[File]) -> None:
+    def _reserve_backing(self, nodes: list[File], placed: Placed | None = None) -> None:
         """Make sure each image file has storage for the bytes of `nodes` (fallocate), so that
-        writing them cannot fault. DAX devices have their memory already."""
+        writing them cannot fault. DAX devices have their memory already. `placed`: the same
+        files as columns, if known."""
         if not nodes:
             return
-        runs = _page_runs(_used_runs_of(nodes), mmap.PAGESIZE)
-        skip: set[int] = set()
-        for devindex, start, n in runs:
+        page = mmap.PAGESIZE
+        runs = placed.used_pages(page) if placed is not None \
+            else _page_runs(_used_runs_of(nodes), page)
+        at = 0
+        while at < len(runs):
+            devindex = runs[at][0]
+            stop = at
+            while stop < len(runs) and runs[stop][0] == devindex:
+                stop += 1
             device = self.devices.device(devindex)
-            if device.is_dax or devindex in skip:
-                continue
-            if _fallocate(device.fd, 0, start, n) != 0:
-                err = ctypes.get_errno()
-                if err in (errno.EOPNOTSUPP, errno.ENOSYS):
-                    skip.add(devindex)
-                    continue
-                what = nodes[0].relpath if len(nodes) == 1 else f"{len(nodes)} files"
-                if err == errno.ENOSPC:
-                    raise NoSpaceError(f"{what}: no room in the backing store of "
-                                       f"{device.path} for {n} bytes at {start:#x} (the image "
-                                       f"file's filesystem is full)")
-                raise DeviceError(f"{device.path}: cannot reserve storage for {what}: "
-                                  f"{os.strerror(err)}", err)
+            if not device.is_dax:
+                _fallocate_runs(device, runs[at:stop], nodes)
+            at = stop
 
     def commit(self, reservation: Reservation) -> list[File]:
         """Log the reservation's new files, data before metadata: their bytes are flushed
@@ -675,7 +727,11 @@ class Filesystem:
                             r.errors.append((node, exc))
                             continue
                     nodes.append((r, node))
-            self.flush_files([node for _, node in nodes])
+            columns = _joined(reservations)
+            if columns is not None:
+                self._flush_placed(columns)
+            else:
+                self.flush_files([node for _, node in nodes])
             with self.device.append_lock():
                 self.refresh()
                 good: list[File] = []
@@ -690,7 +746,8 @@ class Filesystem:
                 full = LogFullError(f"log full: {head.next_index} of {head.slots} slots used")
                 for node in good[room:]:
                     next(r for r, n in nodes if n is node).errors.append((node, full))
-                logged = self._append_files(good[:room])
+                whole = columns is not None and len(good) == len(nodes) <= room
+                logged = self._append_files(good[:room], columns if whole else None)
         finally:
             for r in reservations:
                 self._release(r.held)
@@ -721,8 +778,10 @@ class Filesystem:
                                 f"meanwhile")
         return None
 
-    def _append_files(self, nodes: list[File]) -> dict[int, File]:
-        """Append FILE entries for `nodes` (checked) and apply them; {id(node): logged File}."""
+    def _append_files(self, nodes: list[File], placed: Placed | None = None
+                      ) -> dict[int, File]:
+        """Append FILE entries for `nodes` (checked) and apply them; {id(node): logged File}.
+        `placed`: the same files as columns, if known."""
         if not nodes:
             return {}
         entries = [node.entry for node in nodes]
@@ -730,12 +789,21 @@ class Filesystem:
         self.log.flush()
         out: dict[int, File] = {}
         try:
-            extents = [(i, ext.devindex, ext.offset, ext.length) for i, node in enumerate(nodes)
-                       for ext in node.entry.fmap.all_extents()]
-            rows = np.array(extents, dtype=np.int64).reshape(-1, 4)
             au = self.sb.alloc_unit
-            self.allocator.mark_runs(rows[:, 1], rows[:, 2] // au,
-                                     -(-(rows[:, 2] + rows[:, 3]) // au), rows[:, 0] + first)
+            if placed is not None:
+                count = len(placed.offsets)
+                self.allocator.mark_runs(
+                    np.full(count, placed.device, dtype=np.int64), placed.offsets // au,
+                    (placed.offsets + placed.lengths) // au,
+                    np.arange(first, first + count, dtype=np.int64))
+            else:
+                extents = [(i, ext.devindex, ext.offset, ext.length)
+                           for i, node in enumerate(nodes)
+                           for ext in node.entry.fmap.all_extents()]
+                rows = np.array(extents, dtype=np.int64).reshape(-1, 4)
+                self.allocator.mark_runs(rows[:, 1], rows[:, 2] // au,
+                                         -(-(rows[:, 2] + rows[:, 3]) // au),
+                                         rows[:, 0] + first)
             made = self.namespace.add_files(first, entries)
             self.applied = first + len(nodes)
             for node, logged in zip(nodes, made, strict=True):
@@ -801,6 +869,7 @@ class Filesystem:
         keeps the space until `commit` gives back what the final size does not use."""
         if node not in reservation.pending or reservation.done:
             raise UsageError(f"{node.relpath}: not a pending file of this reservation")
+        reservation.placed = None
         extents = list(node.entry.fmap.extents)
         capacity = sum(e.length for e in extents)
         if size > capacity:
@@ -1032,11 +1101,31 @@ class Filesystem:
         for devindex, (lo, hi) in sorted(bounds.items()):
             self.devices.device(devindex).flush(lo, hi - lo)
 
+    def _flush_placed(self, placed: Placed) -> None:
+        """`flush_files` of the files of `placed`: one msync over the range from the first
+        of their bytes to the last."""
+        used = np.minimum(placed.lengths, placed.sizes)
+        keep = used > 0
+        if keep.any():
+            lo = int(placed.offsets[keep].min())
+            hi = int((placed.offsets[keep] + used[keep]).max())
+            self.devices.device(placed.device).flush(lo, hi - lo)
+
     # --- checks -------------------------------------------------------------------------
 
     @property
     def collisions(self) -> list[Collision]:
         return self.allocator.collisions
+
+
+def _plain_path(relpath: str) -> bool:
+    """Whether `relpath` passes `check_relpath` (and so `check_name`, unless it starts with
+    META_DIR): its fast test, without the messages."""
+    try:
+        check_relpath(relpath)
+    except PathError:
+        return False
+    return True
 
 
 def check_name(relpath: str) -> None:
@@ -1046,6 +1135,77 @@ def check_name(relpath: str) -> None:
     if relpath == META_DIR or relpath.startswith(META_DIR + "/"):
         raise PathError(f"{relpath}: the name {META_DIR} is reserved in the filesystem root "
                         f"for the mount's metadata files")
+
+
+def _fallocate_runs(device: Device, runs: Sequence[tuple[int, int, int]],
+                    nodes: Sequence[File]) -> None:
+    """Reserve storage in image `device` for each (device index, offset, bytes) run of
+    `runs` (for the files `nodes`, named in errors). A filesystem that cannot reserve
+    (EOPNOTSUPP) is left as it is. The first run goes through fallocate(2), which says
+    whether the filesystem can; the others through os.posix_fallocate, which then makes the
+    same call (mode 0) with less overhead."""
+    fd = device.fd
+    for pos, (_, start, n) in enumerate(runs):
+        if pos == 0:
+            err = ctypes.get_errno() if _fallocate(fd, 0, start, n) != 0 else 0
+        else:
+            try:
+                os.posix_fallocate(fd, start, n)
+                continue
+            except OSError as exc:
+                err = exc.errno or errno.EIO
+        if not err:
+            continue
+        if err in (errno.EOPNOTSUPP, errno.ENOSYS):
+            return
+        what = nodes[0].relpath if len(nodes) == 1 else f"{len(nodes)} files"
+        if err == errno.ENOSPC:
+            raise NoSpaceError(f"{what}: no room in the backing store of {device.path} for "
+                               f"{n} bytes at {start:#x} (the image file's filesystem is "
+                               f"full)")
+        raise DeviceError(f"{device.path}: cannot reserve storage for {what}: "
+                          f"{os.strerror(err)}", err)
+
+
+def _joined(reservations: Sequence[Reservation]) -> Placed | None:
+    """The pending files of `reservations`, in order, as one Placed, if every reservation
+    has its files as columns on one same device; else None."""
+    parts = [r.placed for r in reservations]
+    if not parts or any(p is None or r.growing for p, r in zip(parts, reservations,
+                                                                strict=True)):
+        return None
+    known = [p for p in parts if p is not None]
+    if len(known) == 1:
+        return known[0]
+    if len({p.device for p in known}) != 1:
+        return None
+    return Placed(known[0].device, np.concatenate([p.offsets for p in known]),
+                  np.concatenate([p.lengths for p in known]),
+                  np.concatenate([p.sizes for p in known]))
+
+
+def _merged_columns(devs: np.ndarray, starts: np.ndarray, ends: np.ndarray
+                    ) -> list[tuple[int, int, int]]:
+    """(device index, offset, length) runs [starts[i], ends[i]) of device devs[i] (int64
+    arrays) sorted, with runs of one device that touch or overlap merged: `_merged`, in
+    NumPy."""
+    if not len(devs):
+        return []
+    order = np.lexsort((ends, starts, devs))
+    devs, starts, ends = devs[order], starts[order], ends[order]
+    out: list[tuple[int, int, int]] = []
+    for dev in np.unique(devs).tolist():
+        on = devs == dev
+        first, last = starts[on], ends[on]
+        reach = np.maximum.accumulate(last)
+        # A run starts a new merged run unless it touches or overlaps what came before.
+        new = np.ones(len(first), dtype=bool)
+        new[1:] = first[1:] > reach[:-1]
+        heads = np.flatnonzero(new)
+        group_ends = np.maximum.reduceat(last, heads)
+        out.extend(zip([dev] * len(heads), first[heads].tolist(),
+                       (group_ends - first[heads]).tolist(), strict=True))
+    return out
 
 
 def _merged(runs: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -1069,23 +1229,9 @@ def _page_runs(runs: list[tuple[int, int, int]], page: int) -> list[tuple[int, i
                         round_up(offset + length, page) - (offset - offset % page))
                        for dev, offset, length in runs)
     table = np.array(runs, dtype=np.int64)
-    devs, starts = table[:, 0], table[:, 1] - table[:, 1] % page
+    starts = table[:, 1] - table[:, 1] % page
     ends = -(-(table[:, 1] + table[:, 2]) // page) * page
-    order = np.lexsort((ends, starts, devs))
-    devs, starts, ends = devs[order], starts[order], ends[order]
-    out: list[tuple[int, int, int]] = []
-    for dev in np.unique(devs).tolist():
-        on = devs == dev
-        first, last = starts[on], ends[on]
-        reach = np.maximum.accumulate(last)
-        # A run starts a new merged run unless it touches or overlaps what came before.
-        new = np.ones(len(first), dtype=bool)
-        new[1:] = first[1:] > reach[:-1]
-        heads = np.flatnonzero(new)
-        group_ends = np.maximum.reduceat(last, heads)
-        out.extend(zip([dev] * len(heads), first[heads].tolist(),
-                       (group_ends - first[heads]).tolist(), strict=True))
-    return out
+    return _merged_columns(table[:, 0], starts, ends)
 
 
 def _extent_runs(nodes: Iterable[File]) -> list[tuple[int, int, int]]:

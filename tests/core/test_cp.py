@@ -229,3 +229,61 @@ def test_cp_to_a_path_outside_famfs_fails_clearly(cli, tmp_path: Path) -> None:
     proc = cli("cp", str(src), str(tmp_path / "elsewhere"))
     assert proc.returncode != 0
     assert "DEVICE:PATH" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_short_and_long_runs_are_copied_whole(image: str, tmp_path: Path) -> None:
+    """Runs up to SHORT_RUN go to the image with pwrite, longer ones through the mapping;
+    either way every byte arrives, in files of one extent and of several."""
+    from famfs.fs.copy import SHORT_RUN, plan_copy, run_copy
+    from famfs.mapping.files import file_runs
+
+    sizes = {"tiny": 1, "page": 4096, "edge": SHORT_RUN, "over": SHORT_RUN + 1,
+             "big": 3 * MiB + 5}
+    tree = tmp_path / "tree"
+    make_tree(tree, {name: os.urandom(size) for name, size in sizes.items()})
+    with Filesystem(image, writable=True) as fs:
+        plan = plan_copy(fs, [str(tree)], "t", recursive=True)
+        result = run_copy(fs, plan, 0, 0, runs_of=file_runs)
+        assert result.errors == [] and len(result.copied) == len(sizes)
+    for name in sizes:
+        assert famfs_bytes(image, f"t/{name}") == (tree / name).read_bytes()
+
+
+def test_a_source_shorter_than_planned_fails_on_either_path(image: str, tmp_path: Path
+                                                             ) -> None:
+    from famfs.errors import FamfsError
+    from famfs.fs.copy import SHORT_RUN, copy_data
+    from famfs.fs.filesystem import NewFile
+    from famfs.mapping.files import file_runs
+
+    src = tmp_path / "src"
+    with Filesystem(image, writable=True) as fs:
+        for size in (4096, SHORT_RUN + 4096):
+            src.write_bytes(b"x" * (size - 100))
+            with fs.reserve([NewFile(f"f{size}", size)]) as reservation:
+                node = reservation.files[0]
+                with pytest.raises(FamfsError, match="ended at"):
+                    copy_data(file_runs(fs, node), node, str(src))
+
+
+def test_file_runs_are_the_spans_of_the_mapping_layer(image: str) -> None:
+    """The runs cut straight from a simple map are the spans its mapping format resolves."""
+    from famfs.alloc import InterleaveParams
+    from famfs.fs.filesystem import NewFile
+    from famfs.mapping.files import file_pieces, file_runs, mapped_of
+
+    with Filesystem(image, writable=True) as fs:
+        fs.create_files([NewFile("one", 5 * MiB + 3),
+                         NewFile("striped", 9 * MiB, interleave=InterleaveParams(
+                             nbuckets=4, nstrips=2, chunk_size=2 * MiB))])
+        for name in ("one", "striped"):
+            node = fs.file(name)
+            for offset, length in ((0, None), (1, 7), (2 * MiB - 1, 3 * MiB), (5 * MiB, None)):
+                runs = file_runs(fs, node, offset, length)
+                spans = mapped_of(node).spans(offset, length)
+                assert [(off, device is fs.devices.device(0), addr, n)
+                        for off, device, addr, n in runs] == \
+                    [(m.offset, m.dev == 0, m.addr, m.length) for m in spans]
+                assert [(off, len(view)) for off, view in file_pieces(fs, node, offset,
+                                                                      length)] == \
+                    [(off, n) for off, _, _, n in runs]

@@ -15,7 +15,6 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import NamedTuple, TypeVar
 
@@ -28,6 +27,7 @@ from famfs.fs.copy import (
     CopyItem,
     CopyPlan,
     CopyResult,
+    Runs,
     compare_data,
     plan_copy,
     run_copy,
@@ -58,6 +58,13 @@ def _mapping_pieces() -> Callable[[Filesystem, File], Pieces]:
     from famfs.mapping.files import file_pieces
 
     return file_pieces
+
+
+def _mapping_runs() -> Callable[[Filesystem, File], Runs]:
+    """famfs.mapping.files.file_runs, imported on first use (see _mapping_pieces)."""
+    from famfs.mapping.files import file_runs
+
+    return file_runs
 
 
 def file_pieces(fs: Filesystem, node: File) -> Pieces:
@@ -143,6 +150,8 @@ def run_each(func: Callable[[T], None], items: Sequence[T], threads: int) -> Non
         for item in items:
             func(item)
         return
+    from concurrent.futures import ThreadPoolExecutor  # about 7 ms to import
+
     with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
         for future in [pool.submit(func, item) for item in items]:
             future.result()
@@ -443,7 +452,7 @@ def _cp(args: argparse.Namespace) -> int:
             if args.verbose:
                 print(f"{item.source} -> {target.device}:{item.relpath}", flush=True)
 
-        result: CopyResult = run_copy(fs, plan, args.uid, args.gid, pieces_of=_mapping_pieces(),
+        result: CopyResult = run_copy(fs, plan, args.uid, args.gid, runs_of=_mapping_runs(),
                                       interleave=interleave, compare=False, on_file=on_file,
                                       threads=args.threadct or 1, device=args.device)
         progress.finish()

@@ -12,7 +12,9 @@ Directory sources (with `recursive`) follow the reference: the *contents* of SRC
 into DEST (created if missing), each subdirectory becoming DEST/NAME.
 
 Where a file's bytes lie on the devices is the mapping layer's to say: `run_copy` is given a
-`PiecesOf` (famfs.mapping.files.file_pieces) and moves bytes into the pieces it returns.
+`RunsOf` (famfs.mapping.files.file_runs) and moves bytes into the runs it returns: a short run
+of an image file with pwrite(2) (no page of the mapping is touched, so none faults in), any
+other straight into the device mapping.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from famfs.alloc import InterleaveParams
+from famfs.device import Device
 from famfs.errors import (
     FamfsError,
     LogFullError,
@@ -38,8 +40,15 @@ from famfs.fs.filesystem import Filesystem, NewFile, Reservation
 from famfs.fs.namespace import Directory, File
 from famfs.omf.log import check_relpath
 
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
 READ_CHUNK = 8 * 1024 * 1024
 """Largest read(2) into the mapping at once (bytes)."""
+SHORT_RUN = 256 * 1024
+"""Runs of image files up to this many bytes are read into memory and written with pwrite(2):
+cheaper than faulting the mapping's pages in one by one. Longer runs, and runs of DAX devices,
+are read straight into the mapping."""
 DIRECTORY_MODE = 0o755
 """Mode of a destination directory that `cp -r` has to make; directories copied from the
 source keep the source's permission bits (-m applies to files only)."""
@@ -96,45 +105,56 @@ def _not_regular(source: str) -> str:
 
 
 def _walk(plan: CopyPlan, source_dir: str, dest: str, mode: int | None) -> None:
-    """Plan the contents of local directory `source_dir` into famfs directory `dest`."""
+    """Plan the contents of local directory `source_dir` into famfs directory `dest`. Each
+    directory is listed through a descriptor of its own, so its entries are looked at by
+    name within it (fstatat), not by walking their whole paths again."""
     stack = [(source_dir, dest)]
     while stack:
         src, dst = stack.pop()
         try:
-            with os.scandir(src) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            dir_fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             plan.errors.append(f"{src}: cannot read directory: {exc.strerror}")
             continue
-        subdirs = []
-        for entry in entries:
-            rel = join(dst, entry.name)
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append((entry, rel))
+        try:
+            with os.scandir(dir_fd) as it:
+                entries = sorted(it, key=lambda e: e.name)
+            prefix = src if src.endswith("/") else src + "/"
+            subdirs = []
+            for entry in entries:
+                name = entry.name
+                rel = f"{dst}/{name}" if dst else name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append((entry, rel))
+                        continue
+                    st = entry.stat(follow_symlinks=True)
+                except OSError as exc:
+                    plan.errors.append(f"{prefix}{name}: cannot stat: {exc.strerror}")
                     continue
-                st = entry.stat(follow_symlinks=True)
-            except OSError as exc:
-                plan.errors.append(f"{entry.path}: cannot stat: {exc.strerror}")
-                continue
-            if stat.S_ISREG(st.st_mode):
-                _file_item(plan, entry.path, st, rel, mode)
-            elif stat.S_ISDIR(st.st_mode):
-                plan.errors.append(f"{entry.path}: symbolic link to a directory; skipped")
-            else:
-                plan.errors.append(_not_regular(entry.path))
-        for entry, rel in reversed(subdirs):
-            try:
-                check_relpath(rel)
-                st = entry.stat(follow_symlinks=False)
-            except PathError as exc:
-                plan.errors.append(f"{entry.path}: directory skipped with its contents: {exc}")
-                continue
-            except OSError as exc:
-                plan.errors.append(f"{entry.path}: cannot stat: {exc.strerror}")
-                continue
-            plan.directories.append((rel, _perm(st)))
-            stack.append((entry.path, rel))
+                if stat.S_ISREG(st.st_mode):
+                    _file_item(plan, prefix + name, st, rel, mode)
+                elif stat.S_ISDIR(st.st_mode):
+                    plan.errors.append(f"{prefix}{name}: symbolic link to a directory; skipped")
+                else:
+                    plan.errors.append(_not_regular(prefix + name))
+            for entry, rel in reversed(subdirs):
+                path = prefix + entry.name
+                try:
+                    check_relpath(rel)
+                    st = entry.stat(follow_symlinks=False)
+                except PathError as exc:
+                    plan.errors.append(f"{path}: directory skipped with its contents: {exc}")
+                    continue
+                except OSError as exc:
+                    plan.errors.append(f"{path}: cannot stat: {exc.strerror}")
+                    continue
+                plan.directories.append((rel, _perm(st)))
+                stack.append((path, rel))
+        except OSError as exc:
+            plan.errors.append(f"{src}: cannot read directory: {exc.strerror}")
+        finally:
+            os.close(dir_fd)
 
 
 def plan_copy(fs: Filesystem, sources: list[str], dest: str, recursive: bool,
@@ -188,25 +208,49 @@ def plan_copy(fs: Filesystem, sources: list[str], dest: str, recursive: bool,
 
 Pieces = Sequence[tuple[int, memoryview]]
 """(file offset, device view) runs of a famfs file, in file order."""
-PiecesOf = Callable[[Filesystem, File], Pieces]
-"""Where the bytes of a logged file lie: the views of its runs on the devices."""
+Runs = Sequence[tuple[int, Device, int, int]]
+"""(file offset, device, device offset, bytes) runs of a famfs file, in file order."""
+RunsOf = Callable[[Filesystem, File], Runs]
+"""Where the bytes of a logged file lie: its runs on the devices."""
 
 
-def copy_data(pieces: Pieces, node: File, source: str) -> None:
-    """Read local file `source` into famfs file `node`, whose runs are `pieces` (views of the
-    device mappings; the kernel writes the mapping, so a fault is an error return, not a
-    signal). Raises OSError, or FamfsError if the source is shorter than the file. The caller
-    flushes."""
+def pieces_of_runs(runs: Runs) -> list[tuple[int, memoryview]]:
+    """The (file offset, device view) pieces of `runs`."""
+    return [(off, device.buf[addr:addr + n]) for off, device, addr, n in runs]
+
+
+def copy_data(runs: Runs, node: File, source: str) -> None:
+    """Read local file `source` into famfs file `node`, whose runs are `runs`: a short run of
+    an image file with pwrite (a full backing store is an error, never a fault), others
+    straight into the device mapping (the kernel writes the mapping, so a fault is an error
+    return, not a signal). Raises OSError, or FamfsError if the source is shorter than the
+    file. The caller flushes."""
     fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        for off, view in pieces:
+        for off, device, addr, n in runs:
+            if n <= SHORT_RUN and not device.is_dax:
+                data = os.read(fd, n)
+                while len(data) < n:
+                    more = os.read(fd, n - len(data))
+                    if not more:
+                        raise FamfsError(f"{source}: ended at {off + len(data)} bytes; it was "
+                                         f"{node.size} bytes when the copy began")
+                    data += more
+                try:
+                    if os.pwrite(device.fd, data, addr) == n:
+                        continue
+                except OSError:
+                    pass
+                device.pwrite(addr, data)  # the rest, or the error (DeviceError)
+                continue
+            view = device.buf[addr:addr + n]
             got = 0
-            while got < len(view):
-                n = os.readv(fd, [view[got:got + READ_CHUNK]])
-                if not n:
+            while got < n:
+                count = os.readv(fd, [view[got:got + READ_CHUNK]])
+                if not count:
                     raise FamfsError(f"{source}: ended at {off + got} bytes; it was "
                                      f"{node.size} bytes when the copy began")
-                got += n
+                got += count
     finally:
         os.close(fd)
 
@@ -333,13 +377,13 @@ def _prefilter(fs: Filesystem, plan: CopyPlan, blocked: set[str],
 
 
 def _copy_one(fs: Filesystem, item: CopyItem, node: File, compare: bool,
-              pieces_of: PiecesOf) -> str | None:
+              runs_of: RunsOf) -> str | None:
     """Copy (and compare) one file; the error message, or None."""
     try:
-        pieces = pieces_of(fs, node)
-        copy_data(pieces, node, item.source)
+        runs = runs_of(fs, node)
+        copy_data(runs, node, item.source)
         if compare:
-            bad = compare_data(pieces, node, item.source)
+            bad = compare_data(pieces_of_runs(runs), node, item.source)
             if bad is not None:
                 return f"{item.relpath} differs from {item.source} at offset {bad}"
     except FamfsError as exc:
@@ -349,13 +393,13 @@ def _copy_one(fs: Filesystem, item: CopyItem, node: File, compare: bool,
     return None
 
 
-def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int, *, pieces_of: PiecesOf,
+def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int, *, runs_of: RunsOf,
              interleave: InterleaveParams | None = None, compare: bool = False,
              on_file: Callable[[CopyItem], None] | None = None,
              threads: int = 1, device: int | None = None) -> CopyResult:
     """Carry out `plan` on `fs` (opened writable, master only: RoleError otherwise, before
     anything changes). Per-file problems are collected in the result; the rest is copied.
-    `pieces_of` says where a file's bytes lie; `device`, if given, is the device every
+    `runs_of` says where a file's bytes lie; `device`, if given, is the device every
     contiguous file goes on.
 
     Data before metadata, a batch at a time: the batch's space is reserved, its files' bytes
@@ -366,14 +410,18 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int, *, pieces_of: P
     result = CopyResult(errors=list(plan.errors))
     blocked = _make_directories(fs, plan, uid, gid, result.errors)
     todo = _prefilter(fs, plan, blocked, result.errors)
-    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    pool: ThreadPoolExecutor | None = None
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor  # about 7 ms to import
+
+        pool = ThreadPoolExecutor(max_workers=threads)
     try:
         for batch in _batches(todo):
             for items, reservation in reserve_items(fs, batch, uid, gid, interleave,
                                                     result.errors, device):
                 with reservation:
                     _copy_batch(fs, items, reservation, compare, pool, result, on_file,
-                                pieces_of)
+                                runs_of)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -382,12 +430,12 @@ def run_copy(fs: Filesystem, plan: CopyPlan, uid: int, gid: int, *, pieces_of: P
 
 def _copy_batch(fs: Filesystem, items: list[CopyItem], reservation: Reservation,
                 compare: bool, pool: ThreadPoolExecutor | None, result: CopyResult,
-                on_file: Callable[[CopyItem], None] | None, pieces_of: PiecesOf) -> None:
+                on_file: Callable[[CopyItem], None] | None, runs_of: RunsOf) -> None:
     """Copy the data of one reserved batch, then log the files that were copied whole."""
     pairs = list(zip(items, reservation.files, strict=True))
 
     def one(pair: tuple[CopyItem, File]) -> str | None:
-        return _copy_one(fs, pair[0], pair[1], compare, pieces_of)
+        return _copy_one(fs, pair[0], pair[1], compare, runs_of)
 
     outcomes: Iterable[str | None]
     outcomes = list(pool.map(one, pairs)) if pool is not None and len(pairs) > 1 \

@@ -8,6 +8,7 @@ devices the filesystem has opened (famfs.fs.devices; a missing one is MissingDev
 
 from __future__ import annotations
 
+from famfs.device import Device
 from famfs.errors import UsageError
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.namespace import File
@@ -16,6 +17,8 @@ from famfs.mapping.wire import encode_get_fmap
 
 Pieces = list[tuple[int, memoryview]]
 """(file offset, device view) runs of a file, in file order."""
+Runs = list[tuple[int, Device, int, int]]
+"""(file offset, device, device offset, bytes) runs of a file, in file order."""
 
 
 def mapped_of(node: File) -> MappedFile:
@@ -23,33 +26,44 @@ def mapped_of(node: File) -> MappedFile:
     return map_file(encode_get_fmap(node.entry))
 
 
-def file_pieces(fs: Filesystem, node: File, offset: int = 0,
-                length: int | None = None) -> Pieces:
-    """(file offset, device view) of every run of file bytes [offset, offset + length) of
-    `node` (clipped to its size), in file order. The views are writable when `fs` is.
+def file_runs(fs: Filesystem, node: File, offset: int = 0, length: int | None = None) -> Runs:
+    """(file offset, device, device offset, bytes) of every run of file bytes
+    [offset, offset + length) of `node` (clipped to its size), in file order.
 
     A simple map's runs are its extents laid end to end, as the famfs_simple format resolves
     them; they are cut straight from the extents of the node's entry (checked against the
     devices when it was logged or reserved), with no GET_FMAP reply built and parsed."""
-    out: Pieces = []
     devices = fs.devices
     entry = node.entry
-    if entry.fmap.interleave is None and offset >= 0:
+    fmap = entry.fmap
+    if fmap.interleave is None and offset >= 0:
         end = entry.size if length is None else min(entry.size, offset + length)
+        extents = fmap.extents
+        if len(extents) == 1 and offset == 0:
+            ext = extents[0]
+            n = min(end, ext.length)
+            return [(0, devices.device(ext.devindex), ext.offset, n)] if n > 0 else []
+        out: Runs = []
         start = 0
-        for ext in entry.fmap.extents:
+        for ext in extents:
             if start >= end:
                 break
             lo, hi = max(offset, start), min(end, start + ext.length)
             if lo < hi:
-                addr = ext.offset + lo - start
-                out.append((lo, devices.device(ext.devindex).buf[addr:addr + hi - lo]))
+                out.append((lo, devices.device(ext.devindex), ext.offset + lo - start, hi - lo))
             start += ext.length
         return out
-    for m in mapped_of(node).spans(offset, length):
-        buf = devices.device(m.dev).buf
-        out.append((m.offset, buf[m.addr:m.addr + m.length]))
-    return out
+    return [(m.offset, devices.device(m.dev), m.addr, m.length)
+            for m in mapped_of(node).spans(offset, length)]
+
+
+def file_pieces(fs: Filesystem, node: File, offset: int = 0,
+                length: int | None = None) -> Pieces:
+    """(file offset, device view) of every run of file bytes [offset, offset + length) of
+    `node` (clipped to its size), in file order (see `file_runs`). The views are writable
+    when `fs` is."""
+    return [(off, device.buf[addr:addr + n])
+            for off, device, addr, n in file_runs(fs, node, offset, length)]
 
 
 def read_file(fs: Filesystem, node: File, offset: int, length: int) -> bytes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import struct
 import threading
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from famfs.mapping.iomap import IoMap, MappingError
@@ -154,6 +153,9 @@ def load_entry_points() -> list[str]:
     """Register every format of the `famfs.mapping_formats` entry-point group not registered
     yet; return the names added. A broken plugin raises MappingError naming its entry point."""
     global _entry_points_loaded
+    # importlib.metadata costs about 12 ms to import: only looking for plugins needs it.
+    from importlib import metadata
+
     names = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _registry:

@@ -361,7 +361,7 @@ def _prefilter(fs: Filesystem, plan: CopyPlan, blocked: set[str],
     todo = []
     fs.namespace.prefetch([item.relpath for item in plan.files])
     for item in plan.files:
-        if _under(item.relpath, blocked):
+        if blocked and _under(item.relpath, blocked):
             errors.append(f"{item.source}: skipped: destination directory could not be made")
             continue
         node = fs.namespace.find(item.relpath)
@@ -439,7 +439,7 @@ def _copy_batch(fs: Filesystem, items: list[CopyItem], reservation: Reservation,
 
     outcomes: Iterable[str | None]
     outcomes = list(pool.map(one, pairs)) if pool is not None and len(pairs) > 1 \
-        else [one(pair) for pair in pairs]
+        else [_copy_one(fs, item, node, compare, runs_of) for item, node in pairs]
     good: list[CopyItem] = []
     overwritten: list[File] = []
     for (item, node), error in zip(pairs, outcomes, strict=True):

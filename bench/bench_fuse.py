@@ -194,9 +194,10 @@ def c_server(binary: str, files: list[str], threaded: bool = False) -> Iterator[
 
 # --- 1-3: the read path ---------------------------------------------------------------------
 
-def report_rounds(label: str, ours: list[float], base: list[float], target: float) -> None:
+def report_rounds(label: str, ours: list[float], base: list[float], target: float,
+                  indent: str = "   ") -> None:
     ratios = [a / b for a, b in zip(ours, base, strict=True)]
-    print(f"   {label}: mount {statistics.median(ours) / GiB:.2f} GiB/s, baseline "
+    print(f"{indent}{label}: mount {statistics.median(ours) / GiB:.2f} GiB/s, baseline "
           f"{statistics.median(base) / GiB:.2f} GiB/s (medians); ratio per round "
           + " ".join(f"{r:.2f}" for r in ratios)
           + f"; median {statistics.median(ratios):.2f}x (target >= {target}x)")
@@ -515,7 +516,7 @@ def bench_write_big(size: int, rounds: int) -> None:
                 if subprocess.run(["cmp", src, target]).returncode != 0:
                     raise SystemExit("bench_fuse: the copy in the mount differs")
     report_rounds(f"6. cp of a {size // MiB} MiB file into the mount vs to /dev/shm", ours,
-                  base, 0.5)
+                  base, 0.5, indent="")
 
 
 def make_small_tree(root: str, nfiles: int) -> None:

@@ -122,15 +122,20 @@ class Placed(NamedTuple):
         return _merged_columns(np.full(len(self.offsets), self.device, dtype=np.int64),
                                self.offsets, self.offsets + self.lengths)
 
-    def used_pages(self, page: int) -> list[tuple[int, int, int]]:
-        """(device, offset, bytes) of the pages that hold the files' bytes (`_page_runs` of
-        their `used_runs`)."""
+    def used_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends): device offsets of the bytes the files hold (`used_runs`; empty
+        files have none)."""
         used = np.minimum(self.lengths, self.sizes)
         keep = used > 0
         starts = self.offsets[keep]
-        ends = starts + used[keep]
-        return _merged_columns(np.full(len(starts), self.device, dtype=np.int64),
-                               starts - starts % page, -(-ends // page) * page)
+        return starts, starts + used[keep]
+
+    def used_pages(self, page: int) -> list[tuple[int, int, int]]:
+        """(device, offset, bytes) of the pages that hold the files' bytes (`_page_runs` of
+        their `used_runs`)."""
+        starts, ends = self.used_spans()
+        return _page_columns(np.full(len(starts), self.device, dtype=np.int64), starts, ends,
+                             page)
 
 
 @dataclass
@@ -1104,12 +1109,10 @@ class Filesystem:
     def _flush_placed(self, placed: Placed) -> None:
         """`flush_files` of the files of `placed`: one msync over the range from the first
         of their bytes to the last."""
-        used = np.minimum(placed.lengths, placed.sizes)
-        keep = used > 0
-        if keep.any():
-            lo = int(placed.offsets[keep].min())
-            hi = int((placed.offsets[keep] + used[keep]).max())
-            self.devices.device(placed.device).flush(lo, hi - lo)
+        starts, ends = placed.used_spans()
+        if len(starts):
+            lo = int(starts.min())
+            self.devices.device(placed.device).flush(lo, int(ends.max()) - lo)
 
     # --- checks -------------------------------------------------------------------------
 
@@ -1229,9 +1232,13 @@ def _page_runs(runs: list[tuple[int, int, int]], page: int) -> list[tuple[int, i
                         round_up(offset + length, page) - (offset - offset % page))
                        for dev, offset, length in runs)
     table = np.array(runs, dtype=np.int64)
-    starts = table[:, 1] - table[:, 1] % page
-    ends = -(-(table[:, 1] + table[:, 2]) // page) * page
-    return _merged_columns(table[:, 0], starts, ends)
+    return _page_columns(table[:, 0], table[:, 1], table[:, 1] + table[:, 2], page)
+
+
+def _page_columns(devs: np.ndarray, starts: np.ndarray, ends: np.ndarray, page: int
+                  ) -> list[tuple[int, int, int]]:
+    """`_page_runs` of the runs [starts[i], ends[i]) of device devs[i] (int64 arrays)."""
+    return _merged_columns(devs, starts - starts % page, -(-ends // page) * page)
 
 
 def _extent_runs(nodes: Iterable[File]) -> list[tuple[int, int, int]]:

@@ -432,10 +432,11 @@ class Namespace:
         files = iter(frozen_files if frozen_files is not None else self._frozen_files(nid))
         added = self._added_children.get(nid, [])
         base = self._base
+        added_dirs = [self._is_dir[c - base] for c in added]
         kids.extend(added)
-        dirs.extend(self._is_dir[c - base] for c in added)
-        added_files = iter(self._file_nodes([self._entry[c - base] for c in added
-                                             if not self._is_dir[c - base]]))
+        dirs.extend(added_dirs)
+        added_files = iter(self._file_nodes([self._entry[c - base] for c, d
+                                             in zip(added, added_dirs, strict=True) if not d]))
         out: dict[str, Node] = {}
         for child, is_dir in zip(kids, dirs, strict=True):
             if is_dir:

@@ -8,8 +8,8 @@ devices the filesystem has opened (famfs.fs.devices; a missing one is MissingDev
 
 from __future__ import annotations
 
-from famfs.device import Device
 from famfs.errors import UsageError
+from famfs.fs.copy import Runs, pieces_of_runs
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.namespace import File
 from famfs.mapping.mapped import MappedFile, map_file
@@ -17,8 +17,6 @@ from famfs.mapping.wire import encode_get_fmap
 
 Pieces = list[tuple[int, memoryview]]
 """(file offset, device view) runs of a file, in file order."""
-Runs = list[tuple[int, Device, int, int]]
-"""(file offset, device, device offset, bytes) runs of a file, in file order."""
 
 
 def mapped_of(node: File) -> MappedFile:
@@ -43,7 +41,7 @@ def file_runs(fs: Filesystem, node: File, offset: int = 0, length: int | None = 
             ext = extents[0]
             n = min(end, ext.length)
             return [(0, devices.device(ext.devindex), ext.offset, n)] if n > 0 else []
-        out: Runs = []
+        out = []
         start = 0
         for ext in extents:
             if start >= end:
@@ -62,8 +60,7 @@ def file_pieces(fs: Filesystem, node: File, offset: int = 0,
     """(file offset, device view) of every run of file bytes [offset, offset + length) of
     `node` (clipped to its size), in file order (see `file_runs`). The views are writable
     when `fs` is."""
-    return [(off, device.buf[addr:addr + n])
-            for off, device, addr, n in file_runs(fs, node, offset, length)]
+    return pieces_of_runs(file_runs(fs, node, offset, length))
 
 
 def read_file(fs: Filesystem, node: File, offset: int, length: int) -> bytes:

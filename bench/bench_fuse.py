@@ -13,10 +13,12 @@ it round by round:
    for bs=1M and bs=4M, with plain reads and with O_DIRECT (`iflag=direct`); each round's ratio
    is printed (target >= 1.0x). The C server is built here; gcc, libfuse3-dev and pkg-config
    are installed with apt-get if missing (--no-install: fail instead). Its multi-threaded loop
-   (-t) is measured too, for reference;
+   (-t) is measured too, for reference, and a second mount with `--busy-poll 0` (its request
+   thread sleeps in read(2) right after each reply);
 2. four readers of four different files at once vs one reader (target >= 1.5x);
-3. where the time of one READ goes: the server's Python before and after the reply, the
-   writev that has the kernel copy the bytes, the gap until the next request arrives; with
+3. where the time of one READ goes: the server's Python before the reply, the writev that
+   has the kernel copy the bytes, the time after it (Python, then polling for the next
+   request), the gap from the reply until the next request is read; with
    `perf` installed, the server's CPU samples by kind (copy, page pinning, Python, rest);
 4. `ls -lR` of a mount holding FILES files, then stat(2) of each: files per second (baseline:
    the same tree of empty files on /dev/shm);
@@ -209,38 +211,47 @@ def bench_read_path(size: int, par_size: int, rounds: int, install: bool,
     workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="famfs-bench-cc-"))
     binary = build_c_server(workdir)
     image = stack.enter_context(scratch("seq"))
+    unpolled = stack.enter_context(scratch("seq-unpolled"))
     plain = stack.enter_context(scratch("plain"))
     mkfs(image, size=size + PARALLEL * par_size + 64 * MiB)
+    mkfs(unpolled, size=size + 64 * MiB)
     block = os.urandom(16 * MiB)
     with Filesystem(image, writable=True) as fs:
         fill_file(fs, "big", size, block)
         for i in range(PARALLEL):
             fill_file(fs, f"par{i}", par_size, block)
+    with Filesystem(unpolled, writable=True) as fs:
+        fill_file(fs, "big", size, block)
     with open(plain, "wb") as fh:
         for pos in range(0, size, len(block)):
             fh.write(block[:size - pos])
     with ExitStack() as mounts:
         mp = mounts.enter_context(mounted(image, *mount_options))
         big = os.path.join(mp, "big")
-        with open(big, "rb") as a, open(plain, "rb") as b:
-            if a.read(4 * MiB) != b.read(4 * MiB):
-                raise SystemExit("the mount and the /dev/shm file differ")
+        unpolled_big = os.path.join(
+            mounts.enter_context(mounted(unpolled, *mount_options, "--busy-poll", "0")), "big")
+        with open(big, "rb") as a, open(unpolled_big, "rb") as b, open(plain, "rb") as c:
+            if not a.read(4 * MiB) == b.read(4 * MiB) == c.read(4 * MiB):
+                raise SystemExit("the mounts and the /dev/shm file differ")
         (c_big,) = mounts.enter_context(c_server(binary, [plain]))
         (c_mt_big,) = mounts.enter_context(c_server(binary, [plain], threaded=True))
-        for path in (big, c_big, c_mt_big):  # fault the mappings in before timing
+        for path in (big, unpolled_big, c_big, c_mt_big):  # fault the mappings in first
             dd_rate(path)
         print(f"1. dd of {size // MiB} MiB through the mount vs the C libfuse3 server "
               f"(cfuse_mmap, same bytes from /dev/shm), {rounds} alternating rounds:")
         for bs in ("1M", "4M"):
             for direct in (False, True):
-                ours, base, base_mt = [], [], []
+                ours, base, base_mt, ours_unpolled = [], [], [], []
                 for r in range(rounds):
-                    order = [(ours, big), (base, c_big), (base_mt, c_mt_big)]
+                    order = [(ours, big), (base, c_big), (base_mt, c_mt_big),
+                             (ours_unpolled, unpolled_big)]
                     for out, path in (order if r % 2 == 0 else order[::-1]):
                         out.append(dd_rate(path, bs, direct)[0])
                 label = f"bs={bs}{' iflag=direct' if direct else ''}"
                 report_rounds(f"{label} vs C", ours, base, 1.0)
                 report_rounds(f"{label} vs C -t (multi-threaded, reference)", ours, base_mt, 1.0)
+                report_rounds(f"{label}, mount --busy-poll 0 vs C (reference)", ours_unpolled,
+                              base, 1.0)
         pars = [os.path.join(mp, f"par{i}") for i in range(PARALLEL)]
         for path in pars:
             dd_rate(path)
@@ -376,9 +387,9 @@ def breakdown(image: str) -> None:
             rate = dd_rate(big)[0]
         head, copy, tail, gap = tl.summary()
         print(f"3. one READ of 1 MiB (dd bs=1M, {rate / GiB:.2f} GiB/s with stamps): server "
-              f"Python {head:.1f} us before the reply + {tail:.1f} us after it; writev (the "
-              f"kernel copies 1 MiB to the reader) {copy:.1f} us; reply to the next request "
-              f"in the server {gap:.1f} us")
+              f"Python {head:.1f} us before the reply; writev (the kernel copies 1 MiB to the "
+              f"reader) {copy:.1f} us; after it {tail:.1f} us (Python, then polling for the "
+              f"next request); reply to the next request read {gap:.1f} us")
         shares = perf_profile(os.getpid(), lambda: [dd_rate(big) for _ in range(3)])
         if shares is None:
             print("   (perf is not installed: no CPU profile)")

@@ -174,6 +174,21 @@ def test_mount_help_lists_the_options(cli):
         assert option in out
 
 
+def test_mount_with_busy_polling_off_serves_reads(image, mounter):
+    mp, proc = mounter.mount(image, "--busy-poll", "0")
+    assert proc.returncode == 0
+    for _ in range(3):
+        with open(os.path.join(mp, "d1/b.bin"), "rb") as fh:
+            assert fh.read() == fill(2, 2 * MiB + 1)
+
+
+@pytest.mark.parametrize("value", ["-1", "100001", "ten"])
+def test_mount_refuses_a_busy_poll_out_of_range(image, mounter, cli, value):
+    proc = cli("mount", "--busy-poll", value, image, mounter.mountpoint())
+    assert proc.returncode == 2 and "--busy-poll" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_umount_of_a_busy_mount_is_refused_and_leaves_it_working(image, mounter, cli):
     mp, _ = mounter.mount(image)
     with open(os.path.join(mp, "a.bin"), "rb") as fh:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from famfs.fuse.session import Request
 from famfs.omf.layout import MiB
 
 SLOW_XATTR = "user.test.slow"
+IDLE_S = 0.5
 
 
 @pytest.fixture
@@ -43,6 +45,20 @@ def server(need_fuse: None, famfs_image: str, tmp_path: Path):
 def test_live_mount_serves_with_one_reader_and_cloned_helpers(server):
     session = server.session
     assert session is not None and len(session.helper_fds) == session.workers - 1 > 0
+
+
+def test_an_idle_mount_sleeps_once_its_busy_polling_ends(server):
+    session = server.session
+    assert session is not None and session.busy_poll > 0
+    with open(os.path.join(server.req.mountpoint, "data"), "rb") as fh:
+        assert fh.read() == fill(1, 2 * MiB)
+    before = os.times()
+    time.sleep(IDLE_S)
+    after = os.times()
+    cpu = (after.user - before.user) + (after.system - before.system)
+    # Polling is bounded by busy_poll after each reply; a loop that never slept would use
+    # about IDLE_S of CPU time here.
+    assert cpu < IDLE_S / 5
 
 
 def test_a_slow_request_does_not_hold_up_reads_from_other_threads(server):

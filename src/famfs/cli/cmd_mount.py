@@ -15,7 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from famfs.fuse.options import CACHE_MODES, DEFAULT_PROTOCOL, DEFAULT_WORKERS, PROTOCOL_CHOICES
+from famfs.fuse.options import (
+    CACHE_MODES,
+    DEFAULT_BUSY_POLL_US,
+    DEFAULT_PROTOCOL,
+    DEFAULT_WORKERS,
+    MAX_BUSY_POLL_US,
+    PROTOCOL_CHOICES,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,6 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="direct: no page cache (default); page: use the page cache")
     p.add_argument("-t", "--threads", type=int, default=DEFAULT_WORKERS,
                    help=f"request threads (default {DEFAULT_WORKERS})")
+    p.add_argument("--busy-poll", metavar="USEC", type=int, default=DEFAULT_BUSY_POLL_US,
+                   help="after a reply, poll for the next request for up to USEC microseconds "
+                        "before sleeping: less latency for a client sending requests one "
+                        "after another, at most USEC of CPU time after each burst (0: never; "
+                        f"default {DEFAULT_BUSY_POLL_US})")
     p.add_argument("--famfs-protocol", choices=PROTOCOL_CHOICES, default=DEFAULT_PROTOCOL,
                    help="revision of the famfs map extension offered to the kernel: v10 and "
                         "early pull devices with GET_DAXDEV, push registers them with an "
@@ -102,6 +114,9 @@ def run_mount(args: argparse.Namespace) -> int:
     _check_paths(args)
     if args.threads < 1:
         raise ArgumentsError(f"--threads {args.threads}: must be at least 1")
+    if not 0 <= args.busy_poll <= MAX_BUSY_POLL_US:
+        raise ArgumentsError(f"--busy-poll {args.busy_poll}: must be 0 to {MAX_BUSY_POLL_US} "
+                             f"microseconds")
     if args.famfs_protocol not in PROTOCOL_CHOICES:
         raise ArgumentsError(f"--famfs-protocol {args.famfs_protocol}: expected one of "
                              f"{', '.join(PROTOCOL_CHOICES)}")
@@ -109,7 +124,8 @@ def run_mount(args: argparse.Namespace) -> int:
                        MountOptions(readonly=args.readonly, cache=args.cache,
                                     follow=args.follow, create=args.create,
                                     freeze_gc=True),
-                       workers=args.threads, famfs_protocol=args.famfs_protocol,
+                       workers=args.threads, busy_poll_us=args.busy_poll,
+                       famfs_protocol=args.famfs_protocol,
                        log=args.log)
     if args.verbose:
         print(f"daxdev={os.path.realpath(args.device)}, mpt={os.path.realpath(args.mountpoint)}")

@@ -31,7 +31,7 @@ from famfs.fs.mounts import FSTYPE, famfs_mounts, mount_of
 from famfs.fuse import famfs_ext
 from famfs.fuse.handlers import standard_handlers
 from famfs.fuse.ops import FamfsOperations, MountOptions
-from famfs.fuse.options import DEFAULT_WORKERS
+from famfs.fuse.options import DEFAULT_BUSY_POLL_US, DEFAULT_WORKERS
 from famfs.fuse.session import Session
 from famfs.mapping.server import MapServer
 
@@ -192,6 +192,8 @@ class MountRequest:
     mountpoint: str
     options: MountOptions
     workers: int = DEFAULT_WORKERS
+    busy_poll_us: int = DEFAULT_BUSY_POLL_US
+    """Microseconds the request thread polls for the next request before it sleeps."""
     famfs_protocol: str = "v10"
     log: str | None = None
     """Where a background server writes its messages (appended); None: syslog."""
@@ -247,7 +249,7 @@ class Server:
             raise MountError(f"{self.req.mountpoint}: {exc.strerror}") from None
         self.fd = fuse_mount(self.req.device, self.req.mountpoint, self.req.options.readonly)
         session = Session(self.fd, standard_handlers(self.ops), workers=self.req.workers,
-                          name="famfs")
+                          busy_poll=self.req.busy_poll_us * 1e-6, name="famfs")
         self.session = session
         self.extension = _install_extension(session, self.ops, self.req.famfs_protocol)
         session.start()

@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from famfs.fuse import wire
-from famfs.fuse.options import DEFAULT_WORKERS
+from famfs.fuse.options import DEFAULT_BUSY_POLL_US, DEFAULT_WORKERS
 from famfs.fuse.wire import InHeader, InitFlag, InitIn, InitOut, Opcode, OutHeader
 
 MAX_WRITE = 1 << 20
@@ -68,8 +68,6 @@ _IN_HEADER = InHeader.FORMAT
 _IN_SIZE = InHeader.SIZE
 _OUT_HEADER = OutHeader.FORMAT
 _OUT_SIZE = OutHeader.SIZE
-_OPCODE_UNIQUE = struct.Struct("<IQ")
-"""fuse_in_header's opcode and unique, at offset 4."""
 
 DEFAULT_WANT = (InitFlag.ASYNC_READ | InitFlag.BIG_WRITES | InitFlag.MAX_PAGES
                 | InitFlag.PARALLEL_DIROPS | InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO
@@ -152,6 +150,7 @@ class Session:
     def __init__(self, fd: int, handlers: dict[int, Handler] | None = None, *,
                  workers: int = DEFAULT_WORKERS, max_write: int = MAX_WRITE,
                  max_readahead: int = MAX_WRITE, want: int = DEFAULT_WANT,
+                 busy_poll: float = DEFAULT_BUSY_POLL_US * 1e-6,
                  on_destroy: Callable[[], None] | None = None, name: str = "fuse") -> None:
         self.fd = fd
         self.handlers: dict[int, Handler] = {}
@@ -163,6 +162,9 @@ class Session:
         self.max_write = max_write
         self.max_readahead = max_readahead
         self.want = want
+        self.busy_poll = max(0.0, busy_poll)
+        """Seconds the reading thread polls for the next request before it sleeps in read(2)
+        (0: never; see `DEFAULT_BUSY_POLL_US`)."""
         self.on_destroy = on_destroy
         self.name = name
         self.bufsize = max(wire.MIN_READ_BUFFER, max_write + 2 * PAGE_SIZE)
@@ -185,8 +187,8 @@ class Session:
         """Helpers asked to wake up (by `_kick`) that have not yet done so."""
         self._watching = False
         """Whether an idle helper is watching for a stuck reader."""
-        self._busy_since = 0.0
-        """When the reading thread started on the request it is serving (0: it is reading)."""
+        self._serving = 0
+        """The unique of the request the reading thread is serving (0: it is reading)."""
         self.helper_fds: list[int] = []
         """Cloned descriptors of the helper workers (empty: every worker blocks in read(2) on
         `fd`, as on a socket)."""
@@ -326,13 +328,25 @@ class Session:
         return False
 
     def _reader(self) -> None:
-        """The worker that blocks in read(2) on `fd` (helper mode)."""
+        """The worker that blocks in read(2) on `fd` (helper mode). While no helper is busy
+        it first polls for the next request for up to `busy_poll` seconds (a helper at work
+        needs the interpreter more than a poll loop does)."""
         view = self._thread_setup(self.fd)
         buf = view.obj
+        fd = self.fd
+        poll = self._local.poller.poll
+        clock = time.perf_counter
+        busy_poll = self.busy_poll
+        helpers = len(self.helper_fds)
+        handle, reply_short, shorts = self._handle, self._reply_short, self.short_handlers
         last_unique = 0
         while not self._stopping.is_set():
+            if busy_poll and self._idle_helpers == helpers:
+                deadline = clock() + busy_poll
+                while not poll(0) and clock() < deadline:
+                    pass
             try:
-                n = os.readv(self.fd, [buf])
+                n = os.readv(fd, [buf])
             except InterruptedError:
                 continue
             except OSError as exc:
@@ -342,18 +356,26 @@ class Session:
             if n == 0:
                 self.stop("connection closed")
                 break
-            msg = view[:n]
+            if n < _IN_SIZE:
+                handle(view[:n])
+                continue
+            fields = _IN_HEADER.unpack_from(buf)
+            opcode, unique = fields[1], fields[2]
             # The kernel numbers requests in steps of 2 (bit 0 marks interrupts). A request
             # that follows the last one read here came alone (a client waiting for each
             # reply), so a helper is only asked for when there is a gap, or for READ and
             # WRITE, which the kernel also sends in batches (asynchronous direct I/O).
-            opcode, unique = _OPCODE_UNIQUE.unpack_from(msg, 4) if n >= 16 else (0, 0)
-            if unique != last_unique + 2 or opcode in BATCHED_OPCODES:
-                self._kick(msg)
-            last_unique = unique
-            self._busy_since = time.monotonic()
-            self._handle(msg)
-            self._busy_since = 0.0
+            if (unique != last_unique + 2 or opcode in BATCHED_OPCODES) \
+                    and self._idle_helpers and poll(0):
+                self._wake_helper()
+            last_unique = self._serving = unique
+            short = shorts.get(opcode)
+            if short is not None and fields[0] == n and not fields[7] \
+                    and self.init_in is not None:
+                reply_short(short, fields, view[_IN_SIZE:n])
+            else:
+                handle(view[:n])
+            self._serving = 0
 
     def _helper(self, fd: int) -> None:
         """A helper: asleep until kicked (or until the reader is stuck while requests wait),
@@ -369,7 +391,8 @@ class Session:
                         if not self._watching:  # one idle helper keeps an eye on the reader
                             self._watching = watcher = True
                         if watcher:
-                            if not self._idle.wait(STUCK_S) and self._reader_stuck():
+                            serving = self._serving
+                            if not self._idle.wait(STUCK_S) and self._reader_stuck(serving):
                                 break
                         else:
                             self._idle.wait()
@@ -394,7 +417,7 @@ class Session:
                         self.stop("connection closed")
                         return
                     msg = view[:n]
-                    self._kick(msg)
+                    self._kick()
                     self._handle(msg)
         finally:
             os.close(fd)
@@ -406,18 +429,21 @@ class Session:
         except (OSError, AttributeError):
             return False
 
-    def _kick(self, msg: memoryview) -> None:
+    def _kick(self) -> None:
         """Wake one idle helper if another request is already waiting."""
-        if not self._idle_helpers or not self._pending():
-            return
+        if self._idle_helpers and self._pending():
+            self._wake_helper()
+
+    def _wake_helper(self) -> None:
         with self._idle:
             if self._idle_helpers > self._wanted:
                 self._wanted += 1
                 self._idle.notify()
 
-    def _reader_stuck(self) -> bool:
-        since = self._busy_since
-        return bool(since) and time.monotonic() - since > STUCK_S and self._pending()
+    def _reader_stuck(self, serving: int) -> bool:
+        """Whether the reading thread is still serving request `serving`, seen STUCK_S ago,
+        while others wait."""
+        return bool(serving) and self._serving == serving and self._pending()
 
     def _worker(self) -> None:
         """A worker blocking in read(2) on the shared `fd` (where descriptors cannot be
@@ -461,13 +487,7 @@ class Session:
         short = self.short_handlers.get(fields[1])
         if short is not None and fields[0] == len(msg) and not fields[7] \
                 and self.init_in is not None:
-            # No Request, no interrupt bookkeeping (these handlers never block).
-            try:
-                result = short(fields, msg[_IN_SIZE:])
-            except Exception as exc:  # every failure becomes an error reply
-                self._failed(fields[1], fields[2], exc)
-                return
-            self.send(fields[2], result)
+            self._reply_short(short, fields, msg[_IN_SIZE:])
             return
         hdr = InHeader(*fields)
         if hdr.opcode in wire.NO_REPLY_OPCODES:
@@ -504,6 +524,16 @@ class Session:
             self._inflight.discard(hdr.unique)
             self.interrupted.discard(hdr.unique)
         self.send(hdr.unique, result)
+
+    def _reply_short(self, short: ShortHandler, fields: Header, args: memoryview) -> None:
+        """Serve a request by the short path: no Request, no interrupt bookkeeping (these
+        handlers never block)."""
+        try:
+            result = short(fields, args)
+        except Exception as exc:  # every failure becomes an error reply
+            self._failed(fields[1], fields[2], exc)
+            return
+        self.send(fields[2], result)
 
     def _failed(self, opcode: int, unique: int, exc: Exception) -> None:
         code = error_number(exc)

@@ -412,7 +412,7 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t0
 
 
-def bench_metadata(nfiles: int, nopens: int, stack: ExitStack) -> None:
+def bench_metadata(nfiles: int, nopens: int, mount_options: list[str], stack: ExitStack) -> None:
     image = stack.enter_context(scratch("tree"))
     plain = stack.enter_context(scratch("tree-plain"))
     names = tree_names(nfiles)
@@ -439,7 +439,7 @@ def bench_metadata(nfiles: int, nopens: int, stack: ExitStack) -> None:
 
     base_ls, base_stat, base_open = timed(lambda: ls(plain)), timed(lambda: stat_all(plain)), \
         timed(lambda: open_close(plain))
-    with mounted(image) as mp:
+    with mounted(image, *mount_options) as mp:
         fuse_ls = timed(lambda: ls(mp))
         fuse_stat = timed(lambda: stat_all(mp))
         fuse_open = timed(lambda: open_close(mp))
@@ -590,6 +590,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("dd", "meta", "write"),
                         help="run only sections 1-3 (dd), 4-5 (meta) or 6-7 (write)")
     parser.add_argument("--workers", type=int, help="famfs mount -t WORKERS")
+    parser.add_argument("--busy-poll", type=int, metavar="USEC",
+                        help="famfs mount --busy-poll USEC (sections 1-5)")
     parser.add_argument("--no-install", action="store_true",
                         help="do not apt-get the C toolchain when it is missing")
     args = parser.parse_args()
@@ -597,14 +599,16 @@ def main() -> int:
         print("bench_fuse: needs root and /dev/fuse", file=sys.stderr)
         return 1
     os.environ.setdefault("FAMFS_SYSTEM_UUID", str(uuid.uuid4()))
+    options = [] if args.workers is None else ["-t", str(args.workers)]
+    if args.busy_poll is not None:
+        options += ["--busy-poll", str(args.busy_poll)]
     if args.only in (None, "dd"):
         with ExitStack() as stack:
-            options = [] if args.workers is None else ["-t", str(args.workers)]
             bench_read_path(args.size_mib * MiB, args.parallel_mib * MiB, args.rounds,
                             not args.no_install, options, stack)
     if args.only in (None, "meta"):
         with ExitStack() as stack:
-            bench_metadata(args.files, min(args.opens, args.files), stack)
+            bench_metadata(args.files, min(args.opens, args.files), options, stack)
     if args.only in (None, "write"):
         bench_write_big(args.size_mib * MiB, args.write_rounds)
         bench_write_tree(args.files, args.write_rounds)

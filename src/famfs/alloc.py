@@ -210,7 +210,8 @@ class Allocator:
         if not len(devs):
             return []
         plans: list[tuple[SpaceMap, np.ndarray, np.ndarray]] = []
-        for dev in np.unique(devs).tolist():
+        # The devices present, without np.unique (its first call imports numpy.ma).
+        for dev in np.flatnonzero(np.bincount(devs)).tolist():
             sel = devs == dev
             space = self.maps[dev]
             lo = np.concatenate([np.array(space.starts, dtype=np.int64), first[sel]])

@@ -1197,9 +1197,10 @@ def _merged_columns(devs: np.ndarray, starts: np.ndarray, ends: np.ndarray
     order = np.lexsort((ends, starts, devs))
     devs, starts, ends = devs[order], starts[order], ends[order]
     out: list[tuple[int, int, int]] = []
-    for dev in np.unique(devs).tolist():
-        on = devs == dev
-        first, last = starts[on], ends[on]
+    cuts = (np.flatnonzero(devs[1:] != devs[:-1]) + 1).tolist()
+    for lo, hi in zip([0, *cuts], [*cuts, len(devs)], strict=True):
+        dev = int(devs[lo])
+        first, last = starts[lo:hi], ends[lo:hi]
         reach = np.maximum.accumulate(last)
         # A run starts a new merged run unless it touches or overlaps what came before.
         new = np.ones(len(first), dtype=bool)

@@ -392,9 +392,7 @@ class SimpleFmap:
 
     @property
     def devices(self) -> frozenset[int]:
-        import numpy as np
-
-        return frozenset(int(d) for d in np.unique(self.devs))
+        return frozenset(self.devs.tolist())
 
 
 def simple_fmap_size(blob: bytes | memoryview) -> int:

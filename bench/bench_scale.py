@@ -9,11 +9,12 @@ each log size of the growth curve (10^3, 10^4, 10^5 entries and a full log):
   * ls -lR of the whole mount, and os.stat of files through a fresh mount (files/s);
   * famfs fsck, and famfs logplay --shadow (entries/s);
   * famfs creat -M of 20,000 files into a log of that size (the largest point: 470,000);
-  * famfs cp -r of 10,000 small files into an empty log and into one 90% full.
+  * famfs cp -r of 10,000 small files into an empty log and into one 90% full (median of 3).
 Same-run baselines: python -c pass, open + read of a plain tmpfs file from a fresh process,
-the first open of each image (a full replay, which writes the host-local index), and ls -lR
-and stat of a real tmpfs tree. The host-local index lives in the work directory, removed at
-the end. Writes the growth curve as an SVG (--svg).
+the first open of each image (a full replay, which writes the host-local index), ls -lR and
+stat of a real tmpfs tree, coreutils cp -r of the cp tree, and a bare loop making as many
+small files as the largest log has entries, with the system calls logplay --shadow makes for
+each. The host-local index lives in the work directory, removed at the end. Writes the growth curve as an SVG (--svg).
 
 Run: python bench/bench_scale.py [--sizes 1000,10000,100000,493446] [--svg docs/scale.svg]
 """
@@ -61,6 +62,23 @@ t0 = time.perf_counter()
 with open(sys.argv[1], "rb") as fh:
     fh.read(1)
 print(json.dumps({"open": time.perf_counter() - t0}))
+"""
+
+SMALL_FILES_SCRIPT = """
+import os, sys, time, json
+root, files, dirs, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+fds = []
+for d in range(dirs):
+    os.mkdir(os.path.join(root, f"d{d}"))
+    fds.append(os.open(os.path.join(root, f"d{d}"), os.O_RDONLY | os.O_DIRECTORY))
+text = b"x" * size
+flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+t0 = time.perf_counter()
+for i in range(files):
+    fd = os.open(f"f{i:07d}", flags, 0o644, dir_fd=fds[i % dirs])
+    os.write(fd, text)
+    os.close(fd)
+print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
 
 WALK_STAT_SCRIPT = """
@@ -220,7 +238,13 @@ def measure_creat(work: Path, entries: int) -> float:
     return elapsed
 
 
-def measure_cp(work: Path, entries: int) -> float:
+def measure_cp(work: Path, entries: int, repeat: int = 3) -> float:
+    """Files per second of `famfs cp -r` of the cp tree into a log of `entries` entries: the
+    median of `repeat` runs, each into an image of its own."""
+    return median([copy_rate(work, entries) for _ in range(repeat)])
+
+
+def copy_rate(work: Path, entries: int) -> float:
     tree = work / "cp-tree"
     if not tree.exists():
         for i in range(CP_FILES):
@@ -275,6 +299,24 @@ def baseline_cp(work: Path) -> float:
     return CP_FILES / elapsed
 
 
+SHADOW_DOCUMENT_BYTES = 186
+"""The size of the shadow YAML document of a one-extent file of the scale images."""
+
+
+def baseline_small_files(work: Path, files: int) -> float:
+    """Files per second of a bare Python loop making `files` files of one shadow document's
+    size in DIRS directories on the work directory's filesystem, with the system calls
+    `logplay --shadow` makes for each (open O_CREAT | O_EXCL under the directory's
+    descriptor, write, close): the floor of one file per log entry. (The rate falls with the
+    number of files: take as many as the shadow tree it is compared with.)"""
+    root = work / "small-files"
+    root.mkdir()
+    out = json.loads(run(PY, "-c", SMALL_FILES_SCRIPT, str(root), str(files), str(DIRS),
+                         str(SHADOW_DOCUMENT_BYTES)).stdout)
+    shutil.rmtree(root)
+    return files / out["seconds"]
+
+
 def baseline_tree(work: Path, files: int) -> tuple[float, float]:
     """(ls -lR files/s, stat files/s) of a real tmpfs tree."""
     tree = work / "plain-tree"
@@ -308,7 +350,7 @@ def svg_plot(rows: list[dict[str, float]], creat: dict[int, float], path: str) -
         v = min(max(math.log10(max(seconds, 1e-4)), ys[0]), ys[1])
         return height - bottom - (v - ys[0]) / (ys[1] - ys[0]) * (height - top - bottom)
 
-    series = {
+    series: dict[str, tuple[str, list[tuple[float, float]]]] = {
         "famfs.open + 1st byte": ("#1f77b4", [(r["entries"], r["open"]) for r in rows]),
         "mount to 1st read": ("#ff7f0e", [(r["entries"], r["mount"]) for r in rows]),
         "fsck": ("#2ca02c", [(r["entries"], r["fsck"]) for r in rows]),
@@ -381,8 +423,10 @@ Where the targets are not met, what bounds them:
   heads, read in one batch). The round trip alone bounds the rate to 15,000-25,000 files/s
   whatever the server does; walks, which list each directory first, run above the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
-  O_CREAT | O_EXCL, write, close: about 10 us of system calls per file on tmpfs here); the
-  YAML documents of one-extent files are formatted from the record columns in bulk, and
+  O_CREAT | O_EXCL under the directory's descriptor, write, close). The same-run bare loop of
+  those system calls for as many files bounds it: where that loop runs below 50,000 files/s,
+  no shadow tree of one file per entry can be written faster. The rate of both falls with
+  the number of files in the tree (tmpfs pages and dentries). The YAML documents of one-extent files are formatted from the record columns in bulk, and
   only paths that are not plain scalars go through the libyaml-exact emitter.
 - `creat -M` and `cp -r` spend most of their time in work done once per file (argument
   parsing, space reservation with one fallocate per file, encoding and checking each entry,
@@ -413,9 +457,9 @@ def compare_lines(compared: list[tuple[str, float, float]], load: float) -> list
 
 def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
                cp: tuple[float, float], checks: list[tuple[str, bool, str]],
-               baselines: tuple[float, float, float, float, float],
+               baselines: tuple[float, float, float, float, float, float, int],
                compared: list[tuple[str, float, float]]) -> None:
-    python_start, plain_open, base_ls, base_stat, base_cp = baselines
+    python_start, plain_open, base_ls, base_stat, base_cp, base_files, small_files = baselines
     lines = [
         SECTION, "",
         f"Generated by `python bench/bench_scale.py --write-docs`. Machine: {os.cpu_count()} "
@@ -428,7 +472,9 @@ def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
         f"byte of a tmpfs file from a fresh process {plain_open * 1e3:.2f} ms; a real tmpfs "
         f"tree of 20,000 files: `ls -lR` {base_ls:,.0f} files/s, os.stat {base_stat:,.0f} "
         f"files/s; coreutils `cp -r` of the {CP_FILES:,}-file tree of the cp rows to tmpfs "
-        f"{base_cp:,.0f} files/s.", "",
+        f"{base_cp:,.0f} files/s; a bare Python loop making {small_files:,} files of "
+        f"{SHADOW_DOCUMENT_BYTES} bytes in {DIRS:,} directories (the system calls "
+        f"`logplay --shadow` makes per file) {base_files:,.0f} files/s.", "",
         "## Targets at a full log", "",
         "| target | result | |", "|---|---|---|",
     ]
@@ -499,7 +545,7 @@ def main() -> int:
         base_ls, base_stat = baseline_tree(work, 20_000)
         table: list[tuple[str, float, float]] = []
         if args.baseline_src:
-            measure_cp(work, 1)  # makes the source tree
+            copy_rate(work, 1)  # makes the source tree
             table = compare(work, 460_000, args.baseline_src)
             print(f"at 460,000 entries, this code against {args.baseline_src} (same run, "
                   f"load average {os.getloadavg()[0]:.1f}):")
@@ -512,11 +558,14 @@ def main() -> int:
         cp_empty = measure_cp(work, 0)
         cp_full = measure_cp(work, args.cp_full)
         base_cp = median([baseline_cp(work) for _ in range(3)])
+        small_files = int(rows[-1]["entries"])
+        base_files = baseline_small_files(work, small_files)
         print(f"load average {os.getloadavg()[0]:.1f}; baselines: python -c pass "
               f"{python_start * 1e3:.0f} ms; fresh-process open+read of a tmpfs file "
               f"{plain_open * 1e3:.2f} ms; tmpfs tree: ls -lR {base_ls:,.0f} files/s, "
               f"stat {base_stat:,.0f} files/s; coreutils cp -r of the cp tree to tmpfs "
-              f"{base_cp:,.0f} files/s")
+              f"{base_cp:,.0f} files/s; open+write+close of {small_files:,} small files "
+              f"{base_files:,.0f} files/s")
         head = (f"{'entries':>8} {'build s':>8} {'1st open s':>10} {'imports ms':>10} "
                 f"{'open ms':>8} {'mount s':>8} {'fsck s':>7} {'shadow/s':>9} "
                 f"{'ls -lR s':>9} {'ls f/s':>8} {'stat f/s':>9} {'walk f/s':>9} {'RSS MB':>7} "
@@ -539,7 +588,9 @@ def main() -> int:
             ("mount to first read <= 1 s", big["mount"] <= 1.0, f"{big['mount']:.2f} s"),
             ("fsck <= 1.5 s", big["fsck"] <= 1.5, f"{big['fsck']:.2f} s"),
             ("logplay --shadow >= 50,000 entries/s", big["entries"] / big["shadow"] >= 50_000,
-             f"{big['entries'] / big['shadow']:,.0f}/s"),
+             f"{big['entries'] / big['shadow']:,.0f}/s "
+             f"({big['entries'] / big['shadow'] / base_files:.2f}x the bare loop making one "
+             f"small file each)"),
             ("ls -lR >= 50,000 files/s", big["ls_files"] / big["ls"] >= 50_000,
              f"{big['ls_files'] / big['ls']:,.0f}/s"),
             ("stat >= 50,000 files/s (os.walk + os.stat of every file)",
@@ -561,7 +612,8 @@ def main() -> int:
         if args.write_docs:
             svg_plot(rows, creat, str(DOCS / "bench-scale-growth.svg"))
             write_docs(rows, creat, (cp_empty, cp_full), checks, (python_start, plain_open,
-                                                                   base_ls, base_stat, base_cp),
+                                                                   base_ls, base_stat, base_cp,
+                                                                   base_files, small_files),
                        table)
             print("wrote docs/benchmarks.md (scale section) and docs/bench-scale-growth.svg")
         if args.json:

@@ -423,9 +423,10 @@ Where the targets are not met, what bounds them:
   heads, read in one batch). The round trip alone bounds the rate to 15,000-25,000 files/s
   whatever the server does; walks, which list each directory first, run above the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
-  O_CREAT | O_EXCL under the directory's descriptor, write, close). The same-run bare loop of
-  those system calls for as many files bounds it: where that loop runs below 50,000 files/s,
-  no shadow tree of one file per entry can be written faster. The rate of both falls with
+  O_CREAT | O_EXCL under the directory's descriptor, write, close). Those system calls
+  release the GIL, so the files of each window of 4,096 entries are made by two threads
+  (famfs.fs.shadow.WRITERS), each with a share of the window's directories; the same-run bare
+  loop of those system calls, on one thread, is the baseline. The rate of both falls with
   the number of files in the tree (tmpfs pages and dentries). The YAML documents of one-extent files are formatted from the record columns in bulk, and
   only paths that are not plain scalars go through the libyaml-exact emitter.
 - `creat -M` and `cp -r` spend most of their time in work done once per file (argument

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import zlib
 from pathlib import Path
@@ -390,3 +391,59 @@ def test_an_entry_damaged_after_replay_is_refused_when_its_shadow_file_is_made(
             fh.write(entry)
         with pytest.raises(CorruptError, match=f"log entry {index}: field {field}:"):
             write_shadow(fs.namespace, str(tmp_path / "s"))
+
+
+def _obstacles(shadow: Path) -> None:
+    """A directory where file d/f3 belongs, a file left by an earlier replay at d/f5, and a
+    file where directory d/e belongs (so its files have no directory)."""
+    (shadow / "root" / "d" / "f3").mkdir(parents=True)
+    (shadow / "root" / "d" / "f5").write_text("earlier\n")
+    (shadow / "root" / "d" / "e").write_text("in the way\n")
+
+
+def _shadow_files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_writer_threads_write_and_count_what_one_thread_does(image_path: str, tmp_path: Path,
+                                                             monkeypatch, dry_run: bool) -> None:
+    _every_kind_of_file(image_path)
+    outcomes = []
+    for threads_from in (10**9, 1):
+        monkeypatch.setattr(shadow_module, "_PARALLEL_FILES", threads_from)
+        monkeypatch.setattr(shadow_module, "_DOCUMENTS", 7)
+        monkeypatch.setattr(shadow_module, "_FD_CACHE", 2)
+        shadow = tmp_path / "s"
+        _obstacles(shadow)
+        with Filesystem(image_path) as fs:
+            stats = write_shadow(fs.namespace, str(shadow), dry_run=dry_run)
+        outcomes.append((stats, _shadow_files(shadow / "root")))
+        shutil.rmtree(shadow)
+    (one, one_tree), (threads, threads_tree) = outcomes
+    assert threads == one
+    assert threads_tree == one_tree
+    assert (one.dir_errors, one.existing_files) == (1, 1)
+    assert one.file_errors == (1 if dry_run else 5)  # d/f3, and in a replay d/e's 4 files
+    assert len(one.written) == (0 if dry_run else 11)
+
+
+def test_a_failure_on_a_writer_thread_is_raised_with_no_descriptor_left_open(
+        image_path: str, tmp_path: Path, monkeypatch) -> None:
+    _every_kind_of_file(image_path)
+    monkeypatch.setattr(shadow_module, "_PARALLEL_FILES", 1)
+    real = shadow_module._write_files
+
+    def failing(documents, parent, tree, run, dry_run):
+        if documents.relpaths[run.start].startswith("d/e/"):
+            raise FamfsError("injected failure")
+        real(documents, parent, tree, run, dry_run)
+
+    monkeypatch.setattr(shadow_module, "_write_files", failing)
+    with Filesystem(image_path) as fs:
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(FamfsError, match="injected failure"):
+            write_shadow(fs.namespace, str(tmp_path / "s"))
+        assert len(os.listdir("/proc/self/fd")) == before
+    assert (tmp_path / "s" / "root" / "top").is_file()

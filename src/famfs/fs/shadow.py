@@ -19,7 +19,9 @@ import os
 import re
 import stat
 import sys
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -326,6 +328,17 @@ class ShadowStats:
     def existing(self) -> int:
         return self.existing_files + self.existing_directories
 
+    def add(self, other: ShadowStats) -> None:
+        """Count what `other` counted too (its messages and paths after these)."""
+        self.new_files += other.new_files
+        self.new_directories += other.new_directories
+        self.existing_files += other.existing_files
+        self.existing_directories += other.existing_directories
+        self.file_errors += other.file_errors
+        self.dir_errors += other.dir_errors
+        self.errors += other.errors
+        self.written += other.written
+
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FD_CACHE = 64
@@ -551,19 +564,38 @@ def _missing_parent(relpath: str, index: int, stats: ShadowStats, dry_run: bool)
                             f"directory is not in the shadow tree")
 
 
-def _put_files(documents: _Documents, tree: _Tree, stats: ShadowStats, dry_run: bool,
-               start: int, stop: int) -> None:
-    """Write documents [start, stop) of `documents` (in a dry run: only count them), files
-    of one directory. Each file is made with O_CREAT | O_EXCL | O_NOFOLLOW under its
-    directory's descriptor; only when something is in the way is it looked at."""
-    relpaths, indices, texts = documents.relpaths, documents.indices, documents.texts
-    parent_rel = relpaths[start].rpartition("/")[0]
+class _FileRun(NamedTuple):
+    """Documents [start, stop) of a window: files of one directory, accounted in `stats`."""
+
+    start: int
+    stop: int
+    stats: ShadowStats
+
+
+def _put_files(documents: _Documents, tree: _Tree, run: _FileRun, dry_run: bool) -> None:
+    """Write the files of `run` (in a dry run: only count them), here."""
+    parent_rel = documents.relpaths[run.start].rpartition("/")[0]
     if tree.is_missing(parent_rel):
-        for k in range(start, stop):
-            _missing_parent(relpaths[k], indices[k], stats, dry_run)
+        _missing_parent_run(documents, run, dry_run)
         return
     parent = tree.fd(parent_rel)
     assert parent is not None
+    _write_files(documents, parent, tree, run, dry_run)
+
+
+def _missing_parent_run(documents: _Documents, run: _FileRun, dry_run: bool) -> None:
+    for k in range(run.start, run.stop):
+        _missing_parent(documents.relpaths[k], documents.indices[k], run.stats, dry_run)
+
+
+def _write_files(documents: _Documents, parent: int, tree: _Tree, run: _FileRun,
+                 dry_run: bool) -> None:
+    """Write the files of `run` under directory descriptor `parent`. Each file is made with
+    O_CREAT | O_EXCL | O_NOFOLLOW; only when something is in the way is it looked at. Uses
+    `tree` only for the names it shows: safe on several threads at once, each with runs of
+    its own."""
+    relpaths, indices, texts = documents.relpaths, documents.indices, documents.texts
+    start, stop, stats = run
     if texts is None:
         for k in range(start, stop):
             relpath = relpaths[k]
@@ -595,6 +627,53 @@ def _put_files(documents: _Documents, tree: _Tree, stats: ShadowStats, dry_run: 
             close(fd)
         written.append(relpath)
     stats.new_files += made
+
+
+WRITERS = 2
+"""Threads that make the shadow files of a window: the system calls that make a file release
+the GIL, so each thread makes files on a core of its own."""
+_PARALLEL_FILES = 256
+"""Fewest files in a window for which the writer threads are used."""
+
+
+def _put_runs(documents: _Documents, tree: _Tree, runs: list[_FileRun], dry_run: bool,
+              pool: ThreadPoolExecutor) -> None:
+    """Write the files of `runs` on the WRITERS threads of `pool`, at most _FD_CACHE
+    directories at a time: each thread takes a share of the runs (by files), with its own
+    duplicate of each directory's descriptor, resolved here, so that the tree's descriptor
+    cache is used by this thread alone. The first failure (in run order) is raised once
+    every thread has finished."""
+    for lo in range(0, len(runs), _FD_CACHE):
+        chunk = runs[lo:lo + _FD_CACHE]
+        total = sum(run.stop - run.start for run in chunk)
+        shares: list[list[tuple[_FileRun, int]]] = [[] for _ in range(WRITERS)]
+        dups: list[int] = []
+        try:
+            done = 0
+            for run in chunk:
+                parent_rel = documents.relpaths[run.start].rpartition("/")[0]
+                if tree.is_missing(parent_rel):
+                    _missing_parent_run(documents, run, dry_run)
+                    continue
+                parent = tree.fd(parent_rel)
+                assert parent is not None
+                dups.append(os.dup(parent))
+                shares[min(done * WRITERS // total, WRITERS - 1)].append((run, dups[-1]))
+                done += run.stop - run.start
+            futures = [pool.submit(_write_share, documents, tree, share, dry_run)
+                       for share in shares if share]
+            wait(futures)
+            for future in futures:
+                future.result()
+        finally:
+            for fd in dups:
+                os.close(fd)
+
+
+def _write_share(documents: _Documents, tree: _Tree, share: list[tuple[_FileRun, int]],
+                 dry_run: bool) -> None:
+    for run, parent in share:
+        _write_files(documents, parent, tree, run, dry_run)
 
 
 def _create(name: str, parent: int, relpath: str, tree: _Tree) -> int:
@@ -708,6 +787,7 @@ def write_shadow(namespace: Namespace, shadow: str, dry_run: bool = False) -> Sh
                             f"{conflict.reason}")
     tree = _Tree(root_fd, root)
     made: list[Directory] = []
+    pool: ThreadPoolExecutor | None = None
     try:
         if root_fd is not None:
             link = _find_symlink(root_fd, root)
@@ -723,17 +803,35 @@ def write_shadow(namespace: Namespace, shadow: str, dry_run: bool = False) -> Sh
             starts = np.flatnonzero(np.diff(key, prepend=key[0] - 1))
             docs_before = np.cumsum(~is_dir) - ~is_dir
             stops = np.append(starts[1:], len(window))
+            # The window's directories are made first (in walk order: parents first), then
+            # its files; what each did is counted apart and added up in walk order.
+            parts: list[ShadowStats] = []
+            runs: list[_FileRun] = []
             for start, stop, first, nid, one_dir in zip(
                     starts.tolist(), stops.tolist(), docs_before[starts].tolist(),
                     window[starts].tolist(), is_dir[starts].tolist(), strict=True):
+                part = ShadowStats()
+                parts.append(part)
                 if one_dir:
                     node = namespace.node(nid)
                     assert isinstance(node, Directory)
-                    _apply_dir(node, tree, stats, dry_run, made)
+                    _apply_dir(node, tree, part, dry_run, made)
                 else:
-                    _put_files(documents, tree, stats, dry_run, first, first + stop - start)
+                    runs.append(_FileRun(first, first + stop - start, part))
+            if len(documents.relpaths) >= _PARALLEL_FILES:
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers=WRITERS,
+                                              thread_name_prefix="famfs-shadow")
+                _put_runs(documents, tree, runs, dry_run, pool)
+            else:
+                for run in runs:
+                    _put_files(documents, tree, run, dry_run)
+            for part in parts:
+                stats.add(part)
         _finish_dirs(made, tree)
     finally:
+        if pool is not None:
+            pool.shutdown()
         tree.close()
     return stats
 

@@ -14,7 +14,8 @@ Same-run baselines: python -c pass, open + read of a plain tmpfs file from a fre
 the first open of each image (a full replay, which writes the host-local index), ls -lR and
 stat of a real tmpfs tree, coreutils cp -r of the cp tree, and a bare loop making as many
 small files as the largest log has entries, with the system calls logplay --shadow makes for
-each. The host-local index lives in the work directory, removed at the end. Writes the growth curve as an SVG (--svg).
+each. The host-local index lives in the work directory, removed at the end. Writes the
+growth curve as an SVG (--svg).
 
 Run: python bench/bench_scale.py [--sizes 1000,10000,100000,493446] [--svg docs/scale.svg]
 """
@@ -418,22 +419,33 @@ NOTES = """
 Where the targets are not met, what bounds them:
 
 - stat by path of files whose directories were never listed: every file costs one LOOKUP
-  round trip (the kernel learns names ahead of asking only from READDIRPLUS), 40-60 us on this
-  machine, and the first LOOKUP in a directory loads that directory's children (their entry
-  heads, read in one batch). The round trip alone bounds the rate to 15,000-25,000 files/s
-  whatever the server does; walks, which list each directory first, run above the target.
+  round trip (the kernel learns names ahead of asking only from READDIRPLUS), 40-80 us on
+  these machines (the handler itself about 10 us of it, the rest the two system calls, the
+  kernel's lookup and the client's wakeup), and the first LOOKUP in a directory loads that
+  directory's children (their entry heads, read in one batch). The round trip alone bounds
+  the rate to 12,000-25,000 files/s whatever the server does; walks, which list each
+  directory first, run at the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
   O_CREAT | O_EXCL under the directory's descriptor, write, close). Those system calls
   release the GIL, so the files of each window of 4,096 entries are made by two threads
   (famfs.fs.shadow.WRITERS), each with a share of the window's directories; the same-run bare
   loop of those system calls, on one thread, is the baseline. The rate of both falls with
-  the number of files in the tree (tmpfs pages and dentries). The YAML documents of one-extent files are formatted from the record columns in bulk, and
-  only paths that are not plain scalars go through the libyaml-exact emitter.
+  the number of files in the tree (tmpfs pages and dentries). The YAML documents of
+  one-extent files are formatted from the record columns in bulk, and only paths that are
+  not plain scalars go through the libyaml-exact emitter.
+- `ls -lR` and os.walk + stat of the mount are bounded by the server's Python per listed
+  entry (about 6 us to answer its part of READDIRPLUS and 4 us to load it from the log,
+  measured in process) on two cores shared with `ls` and with the kernel's work of making a
+  dentry and an inode for every entry. Their rate moves with the machine: against the
+  same-run tmpfs `ls -lR` it stays at 0.37-0.41x, so it lands on either side of 50,000
+  files/s from run to run.
 - `creat -M` and `cp -r` spend most of their time in work done once per file (argument
   parsing, space reservation with one fallocate per file, encoding and checking each entry,
   and for `cp` the system calls that read each source); the part that grows with the log
   (reading it to check the index, and writing the index, its tables straight from their
-  arrays) is about 0.1 s at a full log.
+  arrays) is about 0.1 s at a full log. A `cp -r` of 10,000 files also pays about 0.13-0.17
+  s once (interpreter start and imports, NumPy about 0.1 s of it), so 20,000 files/s leaves
+  about 35 us per file: run to run it lands on either side of the target.
 """
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -574,18 +574,23 @@ class _FileRun(NamedTuple):
 
 def _put_files(documents: _Documents, tree: _Tree, run: _FileRun, dry_run: bool) -> None:
     """Write the files of `run` (in a dry run: only count them), here."""
+    parent = _run_parent(documents, tree, run, dry_run)
+    if parent is not None:
+        _write_files(documents, parent, tree, run, dry_run)
+
+
+def _run_parent(documents: _Documents, tree: _Tree, run: _FileRun, dry_run: bool
+                ) -> int | None:
+    """The descriptor of the directory of `run`'s files (the tree's: valid until the tree's
+    next `fd`), or None when it is not in the tree (the run's files are accounted so)."""
     parent_rel = documents.relpaths[run.start].rpartition("/")[0]
     if tree.is_missing(parent_rel):
-        _missing_parent_run(documents, run, dry_run)
-        return
+        for k in range(run.start, run.stop):
+            _missing_parent(documents.relpaths[k], documents.indices[k], run.stats, dry_run)
+        return None
     parent = tree.fd(parent_rel)
     assert parent is not None
-    _write_files(documents, parent, tree, run, dry_run)
-
-
-def _missing_parent_run(documents: _Documents, run: _FileRun, dry_run: bool) -> None:
-    for k in range(run.start, run.stop):
-        _missing_parent(documents.relpaths[k], documents.indices[k], run.stats, dry_run)
+    return parent
 
 
 def _write_files(documents: _Documents, parent: int, tree: _Tree, run: _FileRun,
@@ -651,12 +656,9 @@ def _put_runs(documents: _Documents, tree: _Tree, runs: list[_FileRun], dry_run:
         try:
             done = 0
             for run in chunk:
-                parent_rel = documents.relpaths[run.start].rpartition("/")[0]
-                if tree.is_missing(parent_rel):
-                    _missing_parent_run(documents, run, dry_run)
+                parent = _run_parent(documents, tree, run, dry_run)
+                if parent is None:
                     continue
-                parent = tree.fd(parent_rel)
-                assert parent is not None
                 dups.append(os.dup(parent))
                 shares[min(done * WRITERS // total, WRITERS - 1)].append((run, dups[-1]))
                 done += run.stop - run.start

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 import zlib
 from pathlib import Path
 
@@ -447,3 +448,35 @@ def test_a_failure_on_a_writer_thread_is_raised_with_no_descriptor_left_open(
             write_shadow(fs.namespace, str(tmp_path / "s"))
         assert len(os.listdir("/proc/self/fd")) == before
     assert (tmp_path / "s" / "root" / "top").is_file()
+
+
+def test_an_interrupted_replay_closes_no_descriptor_a_writer_thread_still_uses(
+        image_path: str, tmp_path: Path, monkeypatch) -> None:
+    _every_kind_of_file(image_path)
+    monkeypatch.setattr(shadow_module, "_PARALLEL_FILES", 1)
+    real_write, real_wait = shadow_module._write_files, shadow_module.wait
+    interrupted: list[bool] = []
+
+    def slow(*args) -> None:
+        time.sleep(0.05)
+        real_write(*args)
+
+    def interrupting(futures):
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return real_wait(futures)
+
+    monkeypatch.setattr(shadow_module, "_write_files", slow)
+    monkeypatch.setattr(shadow_module, "wait", interrupting)
+    root = tmp_path / "s" / "root"
+    with Filesystem(image_path) as fs:
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(KeyboardInterrupt):
+            write_shadow(fs.namespace, str(tmp_path / "s"))
+        assert len(os.listdir("/proc/self/fd")) == before
+        for node in fs.namespace.walk():
+            if isinstance(node, File):
+                assert node.index is not None
+                want = file_yaml(fs.log.file_entry(node.index))
+                assert (root / node.relpath).read_text() == want, node.relpath

@@ -19,7 +19,7 @@ import os
 import re
 import stat
 import sys
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -653,6 +653,7 @@ def _put_runs(documents: _Documents, tree: _Tree, runs: list[_FileRun], dry_run:
         total = sum(run.stop - run.start for run in chunk)
         shares: list[list[tuple[_FileRun, int]]] = [[] for _ in range(WRITERS)]
         dups: list[int] = []
+        futures: list[Future[None]] = []
         try:
             done = 0
             for run in chunk:
@@ -662,12 +663,17 @@ def _put_runs(documents: _Documents, tree: _Tree, runs: list[_FileRun], dry_run:
                 dups.append(os.dup(parent))
                 shares[min(done * WRITERS // total, WRITERS - 1)].append((run, dups[-1]))
                 done += run.stop - run.start
-            futures = [pool.submit(_write_share, documents, tree, share, dry_run)
-                       for share in shares if share]
+            futures += [pool.submit(_write_share, documents, tree, share, dry_run)
+                        for share in shares if share]
             wait(futures)
             for future in futures:
                 future.result()
         finally:
+            # Interrupted (KeyboardInterrupt) or not, no descriptor is closed while a thread
+            # may still use it.
+            for future in futures:
+                future.cancel()
+            wait(futures)
             for fd in dups:
                 os.close(fd)
 

@@ -666,16 +666,18 @@ def _put_runs(documents: _Documents, tree: _Tree, runs: list[_FileRun], dry_run:
             futures += [pool.submit(_write_share, documents, tree, share, dry_run)
                         for share in shares if share]
             wait(futures)
-            for future in futures:
-                future.result()
-        finally:
-            # Interrupted (KeyboardInterrupt) or not, no descriptor is closed while a thread
-            # may still use it.
+        except BaseException:
+            # Interrupted (KeyboardInterrupt): no descriptor is closed while a thread may
+            # still use it.
             for future in futures:
                 future.cancel()
             wait(futures)
+            raise
+        finally:
             for fd in dups:
                 os.close(fd)
+        for future in futures:
+            future.result()
 
 
 def _write_share(documents: _Documents, tree: _Tree, share: list[tuple[_FileRun, int]],

@@ -53,11 +53,12 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import cfuse
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
 from famfs.fs.mounts import mount_of
 from famfs.fuse import session as session_module
-from famfs.fuse.mount import MountRequest, Server, sys_umount
+from famfs.fuse.mount import MountRequest, Server
 from famfs.fuse.ops import MountOptions
 from famfs.mapping.client import Connection
 from famfs.mapping.files import write_file
@@ -66,8 +67,6 @@ from famfs.omf.layout import GiB, MiB
 
 SHM = Path("/dev/shm")
 HERE = Path(__file__).resolve().parent
-C_SOURCE = HERE / "cfuse_mmap.c"
-C_PACKAGES = ("gcc", "libfuse3-dev", "pkg-config")
 PARALLEL = 4
 
 
@@ -139,59 +138,11 @@ def fill_file(fs: Filesystem, relpath: str, size: int, block: bytes) -> None:
 
 # --- the C libfuse baseline ------------------------------------------------------------------
 
-def ensure_c_toolchain(install: bool) -> None:
-    """gcc and libfuse3's headers, installed with apt-get when missing and `install`."""
-    def present() -> bool:
-        return shutil.which("gcc") is not None and shutil.which("pkg-config") is not None \
-            and subprocess.run(["pkg-config", "--exists", "fuse3"]).returncode == 0
-
-    if present():
-        return
-    if not install:
-        raise SystemExit(f"the C baseline needs {' '.join(C_PACKAGES)} (run without "
-                         f"--no-install to apt-get them)")
-    print(f"installing {' '.join(C_PACKAGES)} with apt-get ...", flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *C_PACKAGES]):
-        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed")
-    if not present():
-        raise SystemExit("the C toolchain is still missing after apt-get")
-
-
-def build_c_server(outdir: str) -> str:
-    """Compile bench/cfuse_mmap.c; returns the binary."""
-    binary = os.path.join(outdir, "cfuse_mmap")
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True,
-                           text=True, check=True).stdout.split()
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", binary, str(C_SOURCE), *flags], check=True)
-    return binary
-
-
 @contextmanager
 def c_server(binary: str, files: list[str], threaded: bool = False) -> Iterator[list[str]]:
     """Serve `files` with the C server on a fresh mount point; yields the served paths."""
-    mp = tempfile.mkdtemp(prefix="famfs-bench-c-")
-    proc = subprocess.Popen([binary, *(["-t"] if threaded else []), mp, *files])
-    served = [os.path.join(mp, f"f{i}") for i in range(len(files))]
-    try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(served[0]):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the C server did not come up")
-            time.sleep(0.05)
-        yield served
-    finally:
-        try:
-            sys_umount(mp)
-        except OSError:
-            pass
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        os.rmdir(mp)
+    with cfuse.serving(binary, *(["-t"] if threaded else []), args=tuple(files)) as mp:
+        yield [os.path.join(mp, f"f{i}") for i in range(len(files))]
 
 
 # --- 1-3: the read path ---------------------------------------------------------------------
@@ -207,9 +158,9 @@ def report_rounds(label: str, ours: list[float], base: list[float], target: floa
 
 def bench_read_path(size: int, par_size: int, rounds: int, install: bool,
                     mount_options: list[str], stack: ExitStack) -> None:
-    ensure_c_toolchain(install)
+    cfuse.ensure_toolchain(install)
     workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="famfs-bench-cc-"))
-    binary = build_c_server(workdir)
+    binary = cfuse.build("cfuse_mmap.c", workdir)
     image = stack.enter_context(scratch("seq"))
     unpolled = stack.enter_context(scratch("seq-unpolled"))
     plain = stack.enter_context(scratch("plain"))

@@ -462,7 +462,7 @@ Where the targets are not met, what bounds them:
   entry (about 6 us to answer its part of READDIRPLUS and 4 us to load it from the log,
   measured in process) on two cores shared with `ls` and with the kernel's work of making a
   dentry and an inode for every entry. Their rate moves with the machine: against the
-  same-run tmpfs `ls -lR` it stays at 0.37-0.41x, so it lands on either side of 50,000
+  same-run tmpfs `ls -lR` it has been 0.34-0.54x, so it lands on either side of 50,000
   files/s from run to run.
 - `creat -M` and `cp -r` spend most of their time in work done once per file (argument
   parsing, space reservation with one fallocate per file, encoding and checking each entry,

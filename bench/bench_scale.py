@@ -443,9 +443,9 @@ Where the targets are not met, what bounds them:
   directory's children (their entry heads, read in one batch). The round trip alone bounds
   the rate whatever the server does: the same-run C libfuse3 server of the column beside it
   (bench/cfuse_tree.c), which answers every LOOKUP from the name alone with no table and
-  runs libfuse's single-threaded loop, is slower than the mount, whose request thread polls
-  for the next request instead of sleeping. Walks, which list each directory first, run at
-  the target.
+  runs libfuse's single-threaded loop, is no faster than the mount (the mount ran at
+  0.97-2.03x its rate in the runs behind these docs), whose request thread polls for the
+  next request instead of sleeping. Walks, which list each directory first, run at the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
   O_CREAT | O_EXCL under the directory's descriptor, write, close). Those system calls
   release the GIL, so the files of each window of 4,096 entries are made by two threads
@@ -454,10 +454,10 @@ Where the targets are not met, what bounds them:
   the number of files in the tree (tmpfs pages and dentries), and most of the time is the
   kernel's: a system-wide profile of a replay at a full log puts 27% of all samples in
   copying each document into its file's new tmpfs page (the first touch of that page)
-  and about 80% of the replay's CPU time in the kernel. A third
-  writer thread is slower than two on two cores. The YAML documents of
-  one-extent files are formatted from the record columns in bulk, and only paths that are
-  not plain scalars go through the libyaml-exact emitter.
+  and about 80% of the replay's CPU time in the kernel. A third writer thread is slower
+  than two on two cores. The YAML documents of one-extent files are formatted from the
+  record columns in bulk, and only paths that are not plain scalars go through the
+  libyaml-exact emitter.
 - `ls -lR` and os.walk + stat of the mount are bounded by the server's Python per listed
   entry (about 6 us to answer its part of READDIRPLUS and 4 us to load it from the log,
   measured in process) on two cores shared with `ls` and with the kernel's work of making a

@@ -16,8 +16,9 @@ stat of a real tmpfs tree, coreutils cp -r of the cp tree, a bare loop making as
 small files as the largest log has entries, with the system calls logplay --shadow makes for
 each (median of 3), and the stat by path of the same paths through a C libfuse3 server that
 keeps no table (bench/cfuse_tree.c, built here; gcc and libfuse3-dev are installed with
-apt-get if missing, --no-install: fail instead). The host-local index lives in the work
-directory, removed at the end. Writes the growth curve as an SVG (--svg).
+apt-get if missing, --no-install: fail instead); both stat figures again with the client and
+the server pinned to one CPU (no wakeup across CPUs in a round trip). The host-local index
+lives in the work directory, removed at the end. Writes the growth curve as an SVG (--svg).
 
 Run: python bench/bench_scale.py [--sizes 1000,10000,100000,493446] [--svg docs/scale.svg]
 """
@@ -48,6 +49,9 @@ CREAT_FILES = 20_000
 CP_FILES = 10_000
 DIRS = 3000
 RUNS = 3
+ONE_CPU = min(os.sched_getaffinity(0))
+"""The CPU of the stat-by-path rows run with the client and the server on one CPU: where a
+LOOKUP's round trip needs no wakeup across CPUs."""
 """Runs of each command whose median is reported where one run varies most (fsck, famfs.open,
 logplay --shadow and its bare loop, cp -r)."""
 PY = sys.executable
@@ -114,9 +118,10 @@ def dirs_for(entries: int) -> int:
     return max(1, min(DIRS, entries // 20))
 
 
-def run(*args: str, env: dict[str, str] | None = None, check: bool = True
-        ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(args), capture_output=True, text=True, env=env)
+def run(*args: str, env: dict[str, str] | None = None, check: bool = True,
+        cpu: int | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(args), capture_output=True, text=True, env=env,
+                          preexec_fn=cfuse.on_cpu(cpu))
     if check and proc.returncode != 0:
         raise SystemExit(f"{' '.join(args[:4])} ... failed ({proc.returncode}): "
                          f"{proc.stderr[-1500:]}")
@@ -174,11 +179,13 @@ def rss_mb(pid: int | None) -> tuple[float, float]:
 
 
 class Mount:
-    def __init__(self, image: str, mountpoint: str) -> None:
-        self.image, self.mountpoint = image, mountpoint
+    """`famfs mount` of `image` for the block; `cpu`: its server runs on that CPU alone."""
+
+    def __init__(self, image: str, mountpoint: str, cpu: int | None = None) -> None:
+        self.image, self.mountpoint, self.cpu = image, mountpoint, cpu
 
     def __enter__(self) -> Mount:
-        run(*famfs("mount", self.image, self.mountpoint))
+        run(*famfs("mount", self.image, self.mountpoint), cpu=self.cpu)
         self.pid = server_pid(self.mountpoint)
         return self
 
@@ -186,9 +193,10 @@ class Mount:
         run(*famfs("umount", self.mountpoint), check=False)
 
 
-def stat_rate(paths: Path) -> float:
-    """Files per second of os.stat of every path listed in `paths`, in a fresh process."""
-    st = json.loads(run(PY, "-c", STAT_SCRIPT, str(paths)).stdout)
+def stat_rate(paths: Path, cpu: int | None = None) -> float:
+    """Files per second of os.stat of every path listed in `paths`, in a fresh process (on
+    CPU `cpu` alone unless None)."""
+    st = json.loads(run(PY, "-c", STAT_SCRIPT, str(paths), cpu=cpu).stdout)
     return float(st["files"] / st["seconds"])
 
 
@@ -232,9 +240,14 @@ def measure_size(work: Path, entries: int, quick: bool, c_tree: str) -> dict[str
     paths.write_text("".join(f"{mnt / p}\n" for p in sample))
     with Mount(image, str(mnt)):
         out["stat_rate"] = stat_rate(paths)
+    with Mount(image, str(mnt), cpu=ONE_CPU):
+        out["stat_one_cpu"] = stat_rate(paths, cpu=ONE_CPU)
     with cfuse.serving(c_tree) as c_mnt:
         paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
         out["stat_c_rate"] = stat_rate(paths)
+    with cfuse.serving(c_tree, cpu=ONE_CPU) as c_mnt:
+        paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
+        out["stat_c_one_cpu"] = stat_rate(paths, cpu=ONE_CPU)
     with Mount(image, str(mnt)):
         st = json.loads(run(PY, "-c", WALK_STAT_SCRIPT, str(mnt)).stdout)
     out["walk_stat_rate"] = st["files"] / st["seconds"]
@@ -437,15 +450,21 @@ NOTES = """
 Where the targets are not met, what bounds them:
 
 - stat by path of files whose directories were never listed: every file costs one LOOKUP
-  round trip (the kernel learns names ahead of asking only from READDIRPLUS), 40-80 us on
-  these machines (the handler itself about 10 us of it, the rest the two system calls, the
-  kernel's lookup and the client's wakeup), and the first LOOKUP in a directory loads that
-  directory's children (their entry heads, read in one batch). The round trip alone bounds
-  the rate whatever the server does: the same-run C libfuse3 server of the column beside it
-  (bench/cfuse_tree.c), which answers every LOOKUP from the name alone with no table and
-  runs libfuse's single-threaded loop, is no faster than the mount (the mount ran at
-  0.97-2.03x its rate in the runs behind these docs), whose request thread polls for the
-  next request instead of sleeping. Walks, which list each directory first, run at the target.
+  round trip (the kernel learns names ahead of asking only from READDIRPLUS), and the first
+  LOOKUP in a directory loads that directory's children (their entry heads, read in one
+  batch). Most of a round trip is a wakeup across CPUs: the client sleeps on its CPU until
+  the reply, written on the server's CPU, wakes it, which on these virtual machines costs
+  tens of microseconds. The one-CPU columns measure it: the same paths with the client and
+  the server pinned to one CPU (where the kernel wakes the client on the CPU it is on),
+  through the mount and through the same-run C libfuse3 server (bench/cfuse_tree.c, which
+  answers every LOOKUP from the name alone with no table and runs libfuse's single-threaded
+  loop). On one CPU the C server is several times faster than across CPUs, and the mount
+  about twice; the gap between the two one-CPU figures is the mount's Python per LOOKUP.
+  Across CPUs the C server is no faster than the mount, whose request thread polls for the
+  next request instead of sleeping (it saves the server's wakeup, not the client's). The
+  kernel's way to keep a round trip on the client's CPU is FUSE over io_uring (a queue per
+  CPU; Linux 6.14 and later, off unless the fuse module's enable_uring is set), which the
+  mount does not use. Walks, which list each directory first, run at the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
   O_CREAT | O_EXCL under the directory's descriptor, write, close). Those system calls
   release the GIL, so the files of each window of 4,096 entries are made by two threads
@@ -514,7 +533,7 @@ def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
         f"{SHADOW_DOCUMENT_BYTES} bytes in {DIRS:,} directories (the system calls "
         f"`logplay --shadow` makes per file) {base_files:,.0f} files/s (median of {RUNS}); "
         f"stat by path through a C libfuse3 server with no table: the column beside the "
-        f"mount's.", "",
+        f"mount's; both again with the client and the server pinned to CPU {ONE_CPU}.", "",
         "## Targets at a full log", "",
         "| target | result | |", "|---|---|---|",
     ]
@@ -525,8 +544,9 @@ def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
         "| entries | first open (full replay, writes the index) s | imports ms | famfs.open + "
         "first byte ms | mount to first read s | fsck s | logplay --shadow entries/s | "
         "ls -lR s | ls -lR files/s | stat by path files/s | same paths, C libfuse files/s | "
-        "os.walk + stat files/s | server RSS MB (peak) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "stat by path, one CPU | C libfuse, one CPU | os.walk + stat files/s | "
+        "server RSS MB (peak) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -534,7 +554,8 @@ def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
             f"{r['open'] * 1e3:.1f} | {r['mount']:.2f} | {r['fsck']:.2f} | "
             f"{r['entries'] / r['shadow']:,.0f} | {r['ls']:.2f} | "
             f"{r['ls_files'] / r['ls']:,.0f} | {r['stat_rate']:,.0f} | "
-            f"{r['stat_c_rate']:,.0f} | {r['walk_stat_rate']:,.0f} | {r['hwm']:.0f} |")
+            f"{r['stat_c_rate']:,.0f} | {r['stat_one_cpu']:,.0f} | {r['stat_c_one_cpu']:,.0f} | "
+            f"{r['walk_stat_rate']:,.0f} | {r['hwm']:.0f} |")
     lines += ["", "`famfs creat -M` of 20,000 files, by entries already in the log:", "",
               "| entries | seconds |", "|---|---|"]
     lines += [f"| {n:,} | {t:.2f} |" for n, t in sorted(creat.items())]
@@ -613,6 +634,7 @@ def main() -> int:
         head = (f"{'entries':>8} {'build s':>8} {'1st open s':>10} {'imports ms':>10} "
                 f"{'open ms':>8} {'mount s':>8} {'fsck s':>7} {'shadow/s':>9} "
                 f"{'ls -lR s':>9} {'ls f/s':>8} {'stat f/s':>9} {'C stat f/s':>10} "
+                f"{'1-CPU stat':>10} {'1-CPU C':>9} "
                 f"{'walk f/s':>9} {'RSS MB':>7} {'HWM MB':>7}")
         print(head)
         for r in rows:
@@ -620,7 +642,8 @@ def main() -> int:
                   f"{r['imports'] * 1e3:10.0f} {r['open'] * 1e3:8.1f} {r['mount']:8.2f} "
                   f"{r['fsck']:7.2f} {r['entries'] / r['shadow']:9,.0f} {r['ls']:9.2f} "
                   f"{r['ls_files'] / r['ls']:8,.0f} {r['stat_rate']:9,.0f} "
-                  f"{r['stat_c_rate']:10,.0f} {r['walk_stat_rate']:9,.0f} {r['rss']:7.0f} "
+                  f"{r['stat_c_rate']:10,.0f} {r['stat_one_cpu']:10,.0f} "
+                  f"{r['stat_c_one_cpu']:9,.0f} {r['walk_stat_rate']:9,.0f} {r['rss']:7.0f} "
                   f"{r['hwm']:7.0f}")
         print("creat -M of 20,000 files, by entries already in the log: " + ", ".join(
             f"{n:,}: {t:.2f} s" for n, t in creat.items()))
@@ -643,7 +666,9 @@ def main() -> int:
             ("stat >= 50,000 files/s (by path, directories not listed first)",
              big["stat_rate"] >= 50_000,
              f"{big['stat_rate']:,.0f}/s ({big['stat_rate'] / big['stat_c_rate']:.2f}x a C "
-             f"libfuse server with no table, {big['stat_c_rate']:,.0f}/s)"),
+             f"libfuse server with no table, {big['stat_c_rate']:,.0f}/s; with client and "
+             f"server on one CPU {big['stat_one_cpu']:,.0f}/s, the C server "
+             f"{big['stat_c_one_cpu']:,.0f}/s)"),
             ("creat -M 20,000 into 470,000 <= 1 s", max(creat.values()) <= 1.0,
              f"{creat[max(creat)]:.2f} s"),
             ("mount server RSS <= 400 MB", big["hwm"] <= 400, f"{big['hwm']:.0f} MB"),

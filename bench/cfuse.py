@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,12 +54,21 @@ def build(source: str, outdir: str) -> str:
     return binary
 
 
+def on_cpu(cpu: int | None) -> Callable[[], None] | None:
+    """A preexec_fn pinning the child, and all it starts, to CPU `cpu` (None: no pinning)."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
 @contextmanager
-def serving(binary: str, *options: str, args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Run `binary [options] MOUNTPOINT [args]` on a fresh mount point until the block ends;
-    yields the mount point once it is mounted. Unmounts and removes it on the way out."""
+def serving(binary: str, *options: str, args: tuple[str, ...] = (),
+            cpu: int | None = None) -> Iterator[str]:
+    """Run `binary [options] MOUNTPOINT [args]` on a fresh mount point until the block ends
+    (on CPU `cpu` alone unless None); yields the mount point once it is mounted. Unmounts and
+    removes it on the way out."""
     mp = tempfile.mkdtemp(prefix="famfs-bench-c-")
-    proc = subprocess.Popen([binary, *options, mp, *args])
+    proc = subprocess.Popen([binary, *options, mp, *args], preexec_fn=on_cpu(cpu))
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not os.path.ismount(mp):

@@ -395,8 +395,13 @@ class FamfsOperations:
         if name == ".":
             child: Inode | None = dir_inode
         else:
-            self._maybe_sync(dir_inode)
+            # A logged file never changes and is never removed: found, it needs no replay.
+            # Anything else may have been logged since the last replay (a missing name, a
+            # directory made implicitly and claimed by a later entry, a file not logged yet).
             child = self._child(dir_inode, name)
+            if child is None or child.kind is not Kind.FILE or child.pending is not None:
+                self._maybe_sync(dir_inode)
+                child = self._child(dir_inode, name)
         if child is None:
             raise _err(errno.ENOENT)
         self.inodes.remember(child)

@@ -458,11 +458,11 @@ Where the targets are not met, what bounds them:
   the server pinned to one CPU (where the kernel wakes the client on the CPU it is on),
   through the mount and through the same-run C libfuse3 server (bench/cfuse_tree.c, which
   answers every LOOKUP from the name alone with no table and runs libfuse's single-threaded
-  loop). On one CPU the C server ran at five to six times its rate across CPUs and the
-  mount at 1.6-1.8 times (in the run behind these docs); the gap between the two one-CPU
-  figures, about 17-21 us per file, is the mount's Python per LOOKUP.
-  Across CPUs the C server is no faster than the mount, whose request thread polls for the
-  next request instead of sleeping (it saves the server's wakeup, not the client's). The
+  loop). On one CPU the C server ran at 4.7-5.3 times its rate across CPUs and the mount
+  at 1.5-1.7 times (in the run behind these docs); the gap between the two one-CPU figures,
+  about 14-20 us per file, is the mount's Python per LOOKUP. Across CPUs the C server is no
+  faster than the mount, whose request thread polls for the next request instead of
+  sleeping (it saves the server's wakeup, not the client's). The
   kernel's way to keep a round trip on the client's CPU is FUSE over io_uring (a queue per
   CPU; Linux 6.14 and later, off unless the fuse module's enable_uring is set), which the
   mount does not use. Walks, which list each directory first, run at the target.

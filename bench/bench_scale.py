@@ -49,11 +49,11 @@ CREAT_FILES = 20_000
 CP_FILES = 10_000
 DIRS = 3000
 RUNS = 3
+"""Runs of each command whose median is reported where one run varies most (fsck, famfs.open,
+logplay --shadow and its bare loop, cp -r)."""
 ONE_CPU = min(os.sched_getaffinity(0))
 """The CPU of the stat-by-path rows run with the client and the server on one CPU: where a
 LOOKUP's round trip needs no wakeup across CPUs."""
-"""Runs of each command whose median is reported where one run varies most (fsck, famfs.open,
-logplay --shadow and its bare loop, cp -r)."""
 PY = sys.executable
 
 OPEN_SCRIPT = """
@@ -237,17 +237,14 @@ def measure_size(work: Path, entries: int, quick: bool, c_tree: str) -> dict[str
     sample = [scale_image.file_path(dirs, i)
               for i in range(0, files, max(1, files // (5000 if quick else 50000)))]
     paths = work / "paths.txt"
-    paths.write_text("".join(f"{mnt / p}\n" for p in sample))
-    with Mount(image, str(mnt)):
-        out["stat_rate"] = stat_rate(paths)
-    with Mount(image, str(mnt), cpu=ONE_CPU):
-        out["stat_one_cpu"] = stat_rate(paths, cpu=ONE_CPU)
-    with cfuse.serving(c_tree) as c_mnt:
-        paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
-        out["stat_c_rate"] = stat_rate(paths)
-    with cfuse.serving(c_tree, cpu=ONE_CPU) as c_mnt:
-        paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
-        out["stat_c_one_cpu"] = stat_rate(paths, cpu=ONE_CPU)
+    for mine, theirs, cpu in (("stat_rate", "stat_c_rate", None),
+                              ("stat_one_cpu", "stat_c_one_cpu", ONE_CPU)):
+        paths.write_text("".join(f"{mnt / p}\n" for p in sample))
+        with Mount(image, str(mnt), cpu=cpu):
+            out[mine] = stat_rate(paths, cpu=cpu)
+        with cfuse.serving(c_tree, cpu=cpu) as c_mnt:
+            paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
+            out[theirs] = stat_rate(paths, cpu=cpu)
     with Mount(image, str(mnt)):
         st = json.loads(run(PY, "-c", WALK_STAT_SCRIPT, str(mnt)).stdout)
     out["walk_stat_rate"] = st["files"] / st["seconds"]
@@ -462,10 +459,10 @@ Where the targets are not met, what bounds them:
   at 1.5-1.7 times (in the run behind these docs); the gap between the two one-CPU figures,
   about 14-20 us per file, is the mount's Python per LOOKUP. Across CPUs the C server is no
   faster than the mount, whose request thread polls for the next request instead of
-  sleeping (it saves the server's wakeup, not the client's). The
-  kernel's way to keep a round trip on the client's CPU is FUSE over io_uring (a queue per
-  CPU; Linux 6.14 and later, off unless the fuse module's enable_uring is set), which the
-  mount does not use. Walks, which list each directory first, run at the target.
+  sleeping (it saves the server's wakeup, not the client's). The kernel's way to keep a
+  round trip on the client's CPU is FUSE over io_uring (a queue per CPU; Linux 6.14 and
+  later, off unless the fuse module's enable_uring is set), which the mount does not use.
+  Walks, which list each directory first, run at the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
   O_CREAT | O_EXCL under the directory's descriptor, write, close). Those system calls
   release the GIL, so the files of each window of 4,096 entries are made by two threads

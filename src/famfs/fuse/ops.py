@@ -399,8 +399,9 @@ class FamfsOperations:
             # Anything else may have been logged since the last replay (a missing name, a
             # directory made implicitly and claimed by a later entry, a file not logged yet).
             child = self._child(dir_inode, name)
-            if child is None or child.kind is not Kind.FILE or child.pending is not None:
-                self._maybe_sync(dir_inode)
+            if self.master and (child is None or child.kind is not Kind.FILE
+                                or child.pending is not None):
+                self.sync()
                 child = self._child(dir_inode, name)
         if child is None:
             raise _err(errno.ENOENT)

@@ -17,10 +17,13 @@ small files as the largest log has entries, with the system calls logplay --shad
 each (median of 3), and the stat by path of the same paths through a C libfuse3 server that
 keeps no table (bench/cfuse_tree.c, built here; gcc and libfuse3-dev are installed with
 apt-get if missing, --no-install: fail instead); both stat figures again with the client and
-the server pinned to one CPU (no wakeup across CPUs in a round trip). The host-local index
+the server pinned to one CPU (no wakeup across CPUs in a round trip); with --halt-poll-ns,
+both stat figures across CPUs once more at a full log, with the guest's halt-polling window
+set to that for the while (root; it is put back). The host-local index
 lives in the work directory, removed at the end. Writes the growth curve as an SVG (--svg).
 
 Run: python bench/bench_scale.py [--sizes 1000,10000,100000,493446] [--svg docs/scale.svg]
+     [--halt-poll-ns 200000]
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -55,6 +60,8 @@ ONE_CPU = min(os.sched_getaffinity(0))
 """The CPU of the stat-by-path rows run with the client and the server on one CPU: where a
 LOOKUP's round trip needs no wakeup across CPUs."""
 PY = sys.executable
+HALT_POLL = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+"""How long an idle virtual CPU polls before it halts (the haltpoll cpuidle driver)."""
 
 OPEN_SCRIPT = """
 import sys, time, json
@@ -193,6 +200,27 @@ class Mount:
         run(*famfs("umount", self.mountpoint), check=False)
 
 
+def halt_poll_setting() -> str:
+    """The guest's halt-polling window (haltpoll cpuidle driver), as the kernel shows it."""
+    try:
+        return HALT_POLL.read_text().strip() + " ns"
+    except OSError:
+        return "not available"
+
+
+@contextmanager
+def halt_polling(ns: int) -> Iterator[None]:
+    """Set the guest's halt-polling window to `ns` for the block, then put back what it was
+    (root only). An idle virtual CPU polls that long before it halts, so a wake-up within it
+    costs no exit to the host: the setting the kernel ships with is 200,000 ns."""
+    before = HALT_POLL.read_text().strip()
+    HALT_POLL.write_text(str(ns))
+    try:
+        yield
+    finally:
+        HALT_POLL.write_text(before)
+
+
 def stat_rate(paths: Path, cpu: int | None = None) -> float:
     """Files per second of os.stat of every path listed in `paths`, in a fresh process (on
     CPU `cpu` alone unless None)."""
@@ -200,8 +228,11 @@ def stat_rate(paths: Path, cpu: int | None = None) -> float:
     return float(st["files"] / st["seconds"])
 
 
-def measure_size(work: Path, entries: int, quick: bool, c_tree: str) -> dict[str, float]:
-    """Every figure of one row of the growth table; `c_tree` is the built cfuse_tree."""
+def measure_size(work: Path, entries: int, quick: bool, c_tree: str,
+                 halt_poll_ns: int | None = None) -> dict[str, float]:
+    """Every figure of one row of the growth table; `c_tree` is the built cfuse_tree. With
+    `halt_poll_ns`, stat by path through both servers once more with guest halt polling set to
+    that (see `halt_polling`)."""
     image = str(work / f"scale-{entries}.img")
     mnt = work / "mnt"
     mnt.mkdir(exist_ok=True)
@@ -245,6 +276,14 @@ def measure_size(work: Path, entries: int, quick: bool, c_tree: str) -> dict[str
         with cfuse.serving(c_tree, cpu=cpu) as c_mnt:
             paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
             out[theirs] = stat_rate(paths, cpu=cpu)
+    if halt_poll_ns is not None:
+        with halt_polling(halt_poll_ns):
+            paths.write_text("".join(f"{mnt / p}\n" for p in sample))
+            with Mount(image, str(mnt)):
+                out["stat_halt_poll"] = stat_rate(paths)
+            with cfuse.serving(c_tree) as c_mnt:
+                paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
+                out["stat_c_halt_poll"] = stat_rate(paths)
     with Mount(image, str(mnt)):
         st = json.loads(run(PY, "-c", WALK_STAT_SCRIPT, str(mnt)).stdout)
     out["walk_stat_rate"] = st["files"] / st["seconds"]
@@ -459,10 +498,12 @@ Where the targets are not met, what bounds them:
   at 1.5-1.7 times (in the run behind these docs); the gap between the two one-CPU figures,
   about 14-20 us per file, is the mount's Python per LOOKUP. Across CPUs the C server is no
   faster than the mount, whose request thread polls for the next request instead of
-  sleeping (it saves the server's wakeup, not the client's). The kernel's way to keep a
-  round trip on the client's CPU is FUSE over io_uring (a queue per CPU; Linux 6.14 and
-  later, off unless the fuse module's enable_uring is set), which the mount does not use.
-  Walks, which list each directory first, run at the target.
+  sleeping (it saves the server's wakeup, not the client's). The wakeup is dear because
+  these guests do not poll before they halt an idle CPU (guest_halt_poll_ns 0, against the
+  kernel's 200,000): `--halt-poll-ns 200000` runs both servers again with the window open.
+  FUSE over io_uring (a queue per CPU) keeps a round trip on one CPU too, but a trial of it
+  was slower, bounded by the server's own CPU time per file (docs/fuse.md). Walks, which
+  list each directory first, run at the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
   O_CREAT | O_EXCL under the directory's descriptor, write, close). Those system calls
   release the GIL, so the files of each window of 4,096 entries are made by two threads
@@ -586,6 +627,10 @@ def main() -> int:
                              "famfs of this source tree (e.g. a checkout of main's src)")
     parser.add_argument("--only-compare", action="store_true",
                         help="with --baseline-src: only that comparison")
+    parser.add_argument("--halt-poll-ns", type=int, default=None, metavar="NS",
+                        help="also stat by path through both servers with the guest's halt "
+                             "polling set to NS (e.g. 200000, the kernel's default; root, "
+                             "haltpoll cpuidle driver), put back afterwards")
     parser.add_argument("--no-install", action="store_true",
                         help="fail if gcc or libfuse3-dev is missing rather than apt-get them")
     args = parser.parse_args()
@@ -616,7 +661,12 @@ def main() -> int:
                 return 0
         cfuse.ensure_toolchain(not args.no_install)
         c_tree = cfuse.build("cfuse_tree.c", str(work))
-        rows = [measure_size(work, int(n), args.quick, c_tree) for n in args.sizes.split(",")]
+        if args.halt_poll_ns is not None and not HALT_POLL.exists():
+            raise SystemExit(f"--halt-poll-ns: {HALT_POLL} does not exist (no haltpoll "
+                             f"cpuidle driver)")
+        sizes = [int(n) for n in args.sizes.split(",")]
+        rows = [measure_size(work, n, args.quick, c_tree,
+                             args.halt_poll_ns if n == sizes[-1] else None) for n in sizes]
         creat = {int(n): measure_creat(work, int(n)) for n in args.creat_sizes.split(",")}
         cp_empty = measure_cp(work, 0)
         cp_full = measure_cp(work, args.cp_full)
@@ -628,7 +678,7 @@ def main() -> int:
               f"{plain_open * 1e3:.2f} ms; tmpfs tree: ls -lR {base_ls:,.0f} files/s, "
               f"stat {base_stat:,.0f} files/s; coreutils cp -r of the cp tree to tmpfs "
               f"{base_cp:,.0f} files/s; open+write+close of {small_files:,} small files "
-              f"{base_files:,.0f} files/s")
+              f"{base_files:,.0f} files/s; guest halt polling {halt_poll_setting()}")
         head = (f"{'entries':>8} {'build s':>8} {'1st open s':>10} {'imports ms':>10} "
                 f"{'open ms':>8} {'mount s':>8} {'fsck s':>7} {'shadow/s':>9} "
                 f"{'ls -lR s':>9} {'ls f/s':>8} {'stat f/s':>9} {'C stat f/s':>10} "
@@ -673,6 +723,11 @@ def main() -> int:
             ("cp -r empty log >= 20,000 files/s", cp_empty >= 20_000, f"{cp_empty:,.0f}/s"),
             ("cp -r 90% full log >= 10,000 files/s", cp_full >= 10_000, f"{cp_full:,.0f}/s"),
         ]
+        if "stat_halt_poll" in big:
+            print(f"stat by path with guest halt polling at {args.halt_poll_ns:,} ns: "
+                  f"{big['stat_halt_poll']:,.0f} files/s, the C server "
+                  f"{big['stat_c_halt_poll']:,.0f} files/s (as configured: "
+                  f"{big['stat_rate']:,.0f} and {big['stat_c_rate']:,.0f})")
         print(f"targets at {big['entries']:,.0f} entries:")
         for name, ok, value in checks:
             print(f"  {'met   ' if ok else 'MISSED'} {name}: {value}")

@@ -18,9 +18,10 @@ each (median of 3), and the stat by path of the same paths through a C libfuse3 
 keeps no table (bench/cfuse_tree.c, built here; gcc and libfuse3-dev are installed with
 apt-get if missing, --no-install: fail instead); both stat figures again with the client and
 the server pinned to one CPU (no wakeup across CPUs in a round trip); with --halt-poll-ns,
-both stat figures across CPUs once more at a full log, with the guest's halt-polling window
-set to that for the while (root; it is put back). The host-local index
-lives in the work directory, removed at the end. Writes the growth curve as an SVG (--svg).
+both stat figures across CPUs once more at the last size (a full log by default), with the
+guest's halt-polling window set to that meanwhile (root; the old value is put back). The
+host-local index lives in the work directory, removed at the end. Writes the growth curve as
+an SVG (--svg).
 
 Run: python bench/bench_scale.py [--sizes 1000,10000,100000,493446] [--svg docs/scale.svg]
      [--halt-poll-ns 200000]
@@ -39,7 +40,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -268,22 +269,20 @@ def measure_size(work: Path, entries: int, quick: bool, c_tree: str,
     sample = [scale_image.file_path(dirs, i)
               for i in range(0, files, max(1, files // (5000 if quick else 50000)))]
     paths = work / "paths.txt"
-    for mine, theirs, cpu in (("stat_rate", "stat_c_rate", None),
-                              ("stat_one_cpu", "stat_c_one_cpu", ONE_CPU)):
-        paths.write_text("".join(f"{mnt / p}\n" for p in sample))
-        with Mount(image, str(mnt), cpu=cpu):
-            out[mine] = stat_rate(paths, cpu=cpu)
-        with cfuse.serving(c_tree, cpu=cpu) as c_mnt:
-            paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
-            out[theirs] = stat_rate(paths, cpu=cpu)
+    variants: list[tuple[str, str, int | None, AbstractContextManager[None]]] = [
+        ("stat_rate", "stat_c_rate", None, nullcontext()),
+        ("stat_one_cpu", "stat_c_one_cpu", ONE_CPU, nullcontext())]
     if halt_poll_ns is not None:
-        with halt_polling(halt_poll_ns):
+        variants.append(("stat_halt_poll", "stat_c_halt_poll", None,
+                         halt_polling(halt_poll_ns)))
+    for mine, theirs, cpu, setting in variants:
+        with setting:
             paths.write_text("".join(f"{mnt / p}\n" for p in sample))
-            with Mount(image, str(mnt)):
-                out["stat_halt_poll"] = stat_rate(paths)
-            with cfuse.serving(c_tree) as c_mnt:
+            with Mount(image, str(mnt), cpu=cpu):
+                out[mine] = stat_rate(paths, cpu=cpu)
+            with cfuse.serving(c_tree, cpu=cpu) as c_mnt:
                 paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
-                out["stat_c_halt_poll"] = stat_rate(paths)
+                out[theirs] = stat_rate(paths, cpu=cpu)
     with Mount(image, str(mnt)):
         st = json.loads(run(PY, "-c", WALK_STAT_SCRIPT, str(mnt)).stdout)
     out["walk_stat_rate"] = st["files"] / st["seconds"]
@@ -634,6 +633,9 @@ def main() -> int:
     parser.add_argument("--no-install", action="store_true",
                         help="fail if gcc or libfuse3-dev is missing rather than apt-get them")
     args = parser.parse_args()
+    if args.halt_poll_ns is not None and not os.access(HALT_POLL, os.W_OK):
+        raise SystemExit(f"--halt-poll-ns: {HALT_POLL} is missing or not writable (needs "
+                         f"the haltpoll cpuidle driver and root)")
     os.environ.setdefault("FAMFS_SYSTEM_UUID", str(uuid.uuid4()))
     # Every command timed here loads pyfamfs's bytecode: where PYTHONDONTWRITEBYTECODE is set,
     # a source file changed since the last compile would be compiled again in every run.
@@ -661,9 +663,6 @@ def main() -> int:
                 return 0
         cfuse.ensure_toolchain(not args.no_install)
         c_tree = cfuse.build("cfuse_tree.c", str(work))
-        if args.halt_poll_ns is not None and not HALT_POLL.exists():
-            raise SystemExit(f"--halt-poll-ns: {HALT_POLL} does not exist (no haltpoll "
-                             f"cpuidle driver)")
         sizes = [int(n) for n in args.sizes.split(",")]
         rows = [measure_size(work, n, args.quick, c_tree,
                              args.halt_poll_ns if n == sizes[-1] else None) for n in sizes]

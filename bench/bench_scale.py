@@ -19,7 +19,10 @@ keeps no table (bench/cfuse_tree.c, built here; gcc and libfuse3-dev are install
 apt-get if missing, --no-install: fail instead); both stat figures again with the client and
 the server pinned to one CPU (no wakeup across CPUs in a round trip); with --halt-poll-ns,
 both stat figures across CPUs once more at the last size (a full log by default), with the
-guest's halt-polling window set to that meanwhile (root; the old value is put back). The
+guest's halt-polling window set to that meanwhile (root; the old value is put back); where
+this process may (root), both stat figures across CPUs once more at the last size with a CPU
+latency QoS request of 0 held: by `famfs mount --cpu-latency 0`, and by the benchmark around
+the C server. The
 host-local index lives in the work directory, removed at the end. Writes the growth curve as
 an SVG (--svg).
 
@@ -39,8 +42,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -48,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import cfuse  # noqa: E402
 import scale_image  # noqa: E402
 from famfs.fs.filesystem import Filesystem  # noqa: E402
+from famfs.fuse.cpu_latency import CPU_LATENCY_DEVICE, CpuLatencyRequest  # noqa: E402
 from famfs.omf.layout import MiB, log_last_index  # noqa: E402
 
 FULL = log_last_index(256 * MiB) + 1
@@ -187,13 +192,15 @@ def rss_mb(pid: int | None) -> tuple[float, float]:
 
 
 class Mount:
-    """`famfs mount` of `image` for the block; `cpu`: its server runs on that CPU alone."""
+    """`famfs mount [options] image` for the block; `cpu`: its server runs on that CPU
+    alone."""
 
-    def __init__(self, image: str, mountpoint: str, cpu: int | None = None) -> None:
-        self.image, self.mountpoint, self.cpu = image, mountpoint, cpu
+    def __init__(self, image: str, mountpoint: str, cpu: int | None = None,
+                 options: tuple[str, ...] = ()) -> None:
+        self.image, self.mountpoint, self.cpu, self.options = image, mountpoint, cpu, options
 
     def __enter__(self) -> Mount:
-        run(*famfs("mount", self.image, self.mountpoint), cpu=self.cpu)
+        run(*famfs("mount", *self.options, self.image, self.mountpoint), cpu=self.cpu)
         self.pid = server_pid(self.mountpoint)
         return self
 
@@ -222,6 +229,38 @@ def halt_polling(ns: int) -> Iterator[None]:
         HALT_POLL.write_text(before)
 
 
+def cpu_latency_usable() -> bool:
+    """Whether this process may hold a CPU latency QoS request (the device exists; root)."""
+    return os.access(CPU_LATENCY_DEVICE, os.W_OK)
+
+
+@contextmanager
+def cpu_latency_held(limit_us: int) -> Iterator[None]:
+    """Hold a CPU latency QoS request of `limit_us` for the block, as `famfs mount
+    --cpu-latency` does while it serves (famfs.fuse.cpu_latency)."""
+    request = CpuLatencyRequest(limit_us)
+    request.hold()
+    try:
+        yield
+    finally:
+        request.close()
+
+
+@dataclass(frozen=True)
+class StatRun:
+    """One way of running stat by path through the mount and the C server: `mine` and `theirs`
+    name the two figures; `cpu`: client and server on that CPU alone; `around`: a machine
+    setting both run under; `options`: of famfs mount; `around_c`: what the C server runs
+    under besides (the mount's options are not the C server's)."""
+
+    mine: str
+    theirs: str
+    cpu: int | None = None
+    around: Callable[[], AbstractContextManager[None]] = nullcontext
+    options: tuple[str, ...] = ()
+    around_c: Callable[[], AbstractContextManager[None]] = nullcontext
+
+
 def stat_rate(paths: Path, cpu: int | None = None) -> float:
     """Files per second of os.stat of every path listed in `paths`, in a fresh process (on
     CPU `cpu` alone unless None)."""
@@ -230,10 +269,12 @@ def stat_rate(paths: Path, cpu: int | None = None) -> float:
 
 
 def measure_size(work: Path, entries: int, quick: bool, c_tree: str,
-                 halt_poll_ns: int | None = None) -> dict[str, float]:
+                 halt_poll_ns: int | None = None, cpu_latency: bool = False
+                 ) -> dict[str, float]:
     """Every figure of one row of the growth table; `c_tree` is the built cfuse_tree. With
     `halt_poll_ns`, stat by path through both servers once more with guest halt polling set to
-    that (see `halt_polling`)."""
+    that (see `halt_polling`); with `cpu_latency`, once more with a CPU latency request of 0
+    held: by `famfs mount --cpu-latency 0`, and by this process around the C server."""
     image = str(work / f"scale-{entries}.img")
     mnt = work / "mnt"
     mnt.mkdir(exist_ok=True)
@@ -269,20 +310,24 @@ def measure_size(work: Path, entries: int, quick: bool, c_tree: str,
     sample = [scale_image.file_path(dirs, i)
               for i in range(0, files, max(1, files // (5000 if quick else 50000)))]
     paths = work / "paths.txt"
-    variants: list[tuple[str, str, int | None, AbstractContextManager[None]]] = [
-        ("stat_rate", "stat_c_rate", None, nullcontext()),
-        ("stat_one_cpu", "stat_c_one_cpu", ONE_CPU, nullcontext())]
+    variants = [StatRun("stat_rate", "stat_c_rate"),
+                StatRun("stat_one_cpu", "stat_c_one_cpu", cpu=ONE_CPU)]
     if halt_poll_ns is not None:
-        variants.append(("stat_halt_poll", "stat_c_halt_poll", None,
-                         halt_polling(halt_poll_ns)))
-    for mine, theirs, cpu, setting in variants:
-        with setting:
+        ns = halt_poll_ns
+        variants.append(StatRun("stat_halt_poll", "stat_c_halt_poll",
+                                around=lambda: halt_polling(ns)))
+    if cpu_latency:
+        variants.append(StatRun("stat_cpu_latency", "stat_c_cpu_latency",
+                                options=("--cpu-latency", "0"),
+                                around_c=lambda: cpu_latency_held(0)))
+    for v in variants:
+        with v.around():
             paths.write_text("".join(f"{mnt / p}\n" for p in sample))
-            with Mount(image, str(mnt), cpu=cpu):
-                out[mine] = stat_rate(paths, cpu=cpu)
-            with cfuse.serving(c_tree, cpu=cpu) as c_mnt:
+            with Mount(image, str(mnt), cpu=v.cpu, options=v.options):
+                out[v.mine] = stat_rate(paths, cpu=v.cpu)
+            with v.around_c(), cfuse.serving(c_tree, cpu=v.cpu) as c_mnt:
                 paths.write_text("".join(f"{c_mnt}/{p}\n" for p in sample))
-                out[theirs] = stat_rate(paths, cpu=cpu)
+                out[v.theirs] = stat_rate(paths, cpu=v.cpu)
     with Mount(image, str(mnt)):
         st = json.loads(run(PY, "-c", WALK_STAT_SCRIPT, str(mnt)).stdout)
     out["walk_stat_rate"] = st["files"] / st["seconds"]
@@ -665,7 +710,8 @@ def main() -> int:
         c_tree = cfuse.build("cfuse_tree.c", str(work))
         sizes = [int(n) for n in args.sizes.split(",")]
         rows = [measure_size(work, n, args.quick, c_tree,
-                             args.halt_poll_ns if n == sizes[-1] else None) for n in sizes]
+                             args.halt_poll_ns if n == sizes[-1] else None,
+                             n == sizes[-1] and cpu_latency_usable()) for n in sizes]
         creat = {int(n): measure_creat(work, int(n)) for n in args.creat_sizes.split(",")}
         cp_empty = measure_cp(work, 0)
         cp_full = measure_cp(work, args.cp_full)
@@ -722,6 +768,15 @@ def main() -> int:
             ("cp -r empty log >= 20,000 files/s", cp_empty >= 20_000, f"{cp_empty:,.0f}/s"),
             ("cp -r 90% full log >= 10,000 files/s", cp_full >= 10_000, f"{cp_full:,.0f}/s"),
         ]
+        if "stat_cpu_latency" in big:
+            mine, theirs = big["stat_cpu_latency"], big["stat_c_cpu_latency"]
+            checks.append((
+                "stat >= 50,000 files/s (by path, famfs mount --cpu-latency 0)",
+                mine >= 50_000, f"{mine:,.0f}/s ({mine / theirs:.2f}x the C server with the "
+                                f"same request held, {theirs:,.0f}/s)"))
+        else:
+            print(f"stat by path with a CPU latency request: not run ({CPU_LATENCY_DEVICE} "
+                  f"is missing or not writable)")
         if "stat_halt_poll" in big:
             print(f"stat by path with guest halt polling at {args.halt_poll_ns:,} ns: "
                   f"{big['stat_halt_poll']:,.0f} files/s, the C server "

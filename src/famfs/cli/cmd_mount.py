@@ -58,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "before sleeping: less latency for a client sending requests one "
                         "after another, at most USEC of CPU time after each burst (0: never; "
                         f"default {DEFAULT_BUSY_POLL_US})")
+    p.add_argument("--cpu-latency", metavar="USEC", type=int, default=None,
+                   help="while requests keep coming (until the request thread sleeps, after "
+                        "its busy poll), ask the kernel to keep every CPU's wake-up latency "
+                        "within USEC microseconds (CPU latency QoS, /dev/cpu_dma_latency; "
+                        "root). With 0, idle CPUs poll instead of halting, so a client waiting "
+                        "for each reply is woken at once; the cost is CPU time on idle CPUs "
+                        "while the mount is busy (default: no request)")
     p.add_argument("--famfs-protocol", choices=PROTOCOL_CHOICES, default=DEFAULT_PROTOCOL,
                    help="revision of the famfs map extension offered to the kernel: v10 and "
                         "early pull devices with GET_DAXDEV, push registers them with an "
@@ -103,6 +110,7 @@ def run_mount(args: argparse.Namespace) -> int:
     from famfs.cli.cmd_meta import check_nofuse
     from famfs.cli.main import ArgumentsError
     from famfs.errors import FamfsError
+    from famfs.fuse.cpu_latency import MAX_LIMIT_US
     from famfs.fuse.mount import MountRequest, serve_daemon, serve_foreground
     from famfs.fuse.ops import MountOptions
 
@@ -117,6 +125,9 @@ def run_mount(args: argparse.Namespace) -> int:
     if not 0 <= args.busy_poll <= MAX_BUSY_POLL_US:
         raise ArgumentsError(f"--busy-poll {args.busy_poll}: must be 0 to {MAX_BUSY_POLL_US} "
                              f"microseconds")
+    if args.cpu_latency is not None and not 0 <= args.cpu_latency <= MAX_LIMIT_US:
+        raise ArgumentsError(f"--cpu-latency {args.cpu_latency}: must be 0 to {MAX_LIMIT_US} "
+                             f"microseconds")
     if args.famfs_protocol not in PROTOCOL_CHOICES:
         raise ArgumentsError(f"--famfs-protocol {args.famfs_protocol}: expected one of "
                              f"{', '.join(PROTOCOL_CHOICES)}")
@@ -125,7 +136,7 @@ def run_mount(args: argparse.Namespace) -> int:
                                     follow=args.follow, create=args.create,
                                     freeze_gc=True),
                        workers=args.threads, busy_poll_us=args.busy_poll,
-                       famfs_protocol=args.famfs_protocol,
+                       cpu_latency_us=args.cpu_latency, famfs_protocol=args.famfs_protocol,
                        log=args.log)
     if args.verbose:
         print(f"daxdev={os.path.realpath(args.device)}, mpt={os.path.realpath(args.mountpoint)}")

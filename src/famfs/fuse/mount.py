@@ -29,6 +29,7 @@ from famfs.errors import FamfsError, UsageError
 from famfs.fs.filesystem import Filesystem
 from famfs.fs.mounts import FSTYPE, famfs_mounts, mount_of
 from famfs.fuse import famfs_ext
+from famfs.fuse.cpu_latency import CPU_LATENCY_DEVICE, CpuLatencyRequest
 from famfs.fuse.handlers import standard_handlers
 from famfs.fuse.ops import FamfsOperations, MountOptions
 from famfs.fuse.options import DEFAULT_BUSY_POLL_US, DEFAULT_WORKERS
@@ -194,6 +195,9 @@ class MountRequest:
     workers: int = DEFAULT_WORKERS
     busy_poll_us: int = DEFAULT_BUSY_POLL_US
     """Microseconds the request thread polls for the next request before it sleeps."""
+    cpu_latency_us: int | None = None
+    """While serving, hold a CPU latency QoS request of this many microseconds (root only;
+    famfs.fuse.cpu_latency); None: hold none."""
     famfs_protocol: str = "v10"
     log: str | None = None
     """Where a background server writes its messages (appended); None: syslog."""
@@ -237,19 +241,27 @@ class Server:
         self.hold_fd = -1
         """The mount point held while serving (hold_mountpoint)."""
         self.session: Session | None = None
+        self.cpu_latency: CpuLatencyRequest | None = None
         self.extension: famfs_ext.FamfsExtension | None = None
         self.stopping = False
         self._shutdown_lock = threading.Lock()
 
     def mount(self) -> None:
         """Mount, start the request loop and wait until the kernel's INIT was answered."""
+        if self.req.cpu_latency_us is not None:
+            try:
+                self.cpu_latency = CpuLatencyRequest(self.req.cpu_latency_us)
+            except OSError as exc:
+                raise MountError(f"--cpu-latency: {CPU_LATENCY_DEVICE}: {exc.strerror}") \
+                    from None
         try:
             self.hold_fd = hold_mountpoint(self.req.mountpoint)
         except OSError as exc:
             raise MountError(f"{self.req.mountpoint}: {exc.strerror}") from None
         self.fd = fuse_mount(self.req.device, self.req.mountpoint, self.req.options.readonly)
         session = Session(self.fd, standard_handlers(self.ops), workers=self.req.workers,
-                          busy_poll=self.req.busy_poll_us * 1e-6, name="famfs")
+                          busy_poll=self.req.busy_poll_us * 1e-6,
+                          cpu_latency=self.cpu_latency, name="famfs")
         self.session = session
         self.extension = _install_extension(session, self.ops, self.req.famfs_protocol)
         session.start()
@@ -282,6 +294,8 @@ class Server:
             self.session.stop("shut down")
             self.session.join(SHUTDOWN_TIMEOUT_S)
         self.ops.close()
+        if self.cpu_latency is not None:
+            self.cpu_latency.close()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

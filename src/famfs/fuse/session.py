@@ -50,6 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from famfs.fuse import wire
+from famfs.fuse.cpu_latency import CpuLatencyRequest
 from famfs.fuse.options import DEFAULT_BUSY_POLL_US, DEFAULT_WORKERS
 from famfs.fuse.wire import InHeader, InitFlag, InitIn, InitOut, Opcode, OutHeader
 
@@ -151,6 +152,7 @@ class Session:
                  workers: int = DEFAULT_WORKERS, max_write: int = MAX_WRITE,
                  max_readahead: int = MAX_WRITE, want: int = DEFAULT_WANT,
                  busy_poll: float = DEFAULT_BUSY_POLL_US * 1e-6,
+                 cpu_latency: CpuLatencyRequest | None = None,
                  on_destroy: Callable[[], None] | None = None, name: str = "fuse") -> None:
         self.fd = fd
         self.handlers: dict[int, Handler] = {}
@@ -165,6 +167,10 @@ class Session:
         self.busy_poll = max(0.0, busy_poll)
         """Seconds the reading thread polls for the next request before it sleeps in read(2)
         (0: never; see `DEFAULT_BUSY_POLL_US`)."""
+        self.cpu_latency = cpu_latency
+        """Held by the reading thread from the arrival of a request until it next sleeps in
+        read(2) with none waiting: after its busy poll found nothing, or at once without one
+        (see famfs.fuse.cpu_latency)."""
         self.on_destroy = on_destroy
         self.name = name
         self.bufsize = max(wire.MIN_READ_BUFFER, max_write + 2 * PAGE_SIZE)
@@ -339,12 +345,18 @@ class Session:
         busy_poll = self.busy_poll
         helpers = len(self.helper_fds)
         handle, reply_short, shorts = self._handle, self._reply_short, self.short_handlers
+        latency = self.cpu_latency
         last_unique = 0
         while not self._stopping.is_set():
             if busy_poll and self._idle_helpers == helpers:
                 deadline = clock() + busy_poll
-                while not poll(0) and clock() < deadline:
-                    pass
+                while not poll(0):
+                    if clock() >= deadline:
+                        if latency is not None:
+                            latency.release()
+                        break
+            elif latency is not None and latency.held and not poll(0):
+                latency.release()
             try:
                 n = os.readv(fd, [buf])
             except InterruptedError:
@@ -356,6 +368,8 @@ class Session:
             if n == 0:
                 self.stop("connection closed")
                 break
+            if latency is not None and not latency.held:
+                latency.hold()
             if n < _IN_SIZE:
                 handle(view[:n])
                 continue

@@ -25,11 +25,11 @@ ROOT_ID = 1
 BLOCK_SIZE = 512
 """Unit of st_blocks."""
 FREEZE_AFTER = 64
-"""With `freeze_gc`, after a listing makes at least this many inodes, the objects alive are
-moved out of the garbage collector's way (gc.freeze): inodes and namespace nodes live as long as
-the mount, and the collector's repeated full passes over hundreds of thousands of them cost more
-than making them. (Reference cycles that are garbage at that moment are never collected, which
-is why only a server that owns its process asks for it.)"""
+"""With `freeze_gc`, once a listing, or lookups one by one, have made at least this many inodes,
+the objects alive are moved out of the garbage collector's way (gc.freeze): inodes and namespace
+nodes live as long as the mount, and the collector's repeated passes over hundreds of thousands
+of them cost more than making them. (Reference cycles that are garbage at that moment are never
+collected, which is why only a server that owns its process asks for it.)"""
 
 
 class Kind(Enum):
@@ -144,6 +144,8 @@ class InodeTable:
         self._by_id: dict[int, Inode] = {}
         self._by_key: dict[str, Inode] = {}
         self._next = ROOT_ID + 1
+        self._unfrozen = 0
+        """Inodes made one at a time (`ensure`) since the last gc.freeze."""
         self.epoch_ns = time.time_ns()
         self.views: dict[int, memoryview] = {}
         """Node id -> the file's bytes in the device mapping, for open files that are one run
@@ -178,6 +180,11 @@ class InodeTable:
             if inode is None:
                 inode = self._add(self._next, key, kind, node, **extra)
                 self._next += 1
+                if self.freeze_gc:
+                    self._unfrozen += 1
+                    if self._unfrozen >= FREEZE_AFTER:
+                        self._unfrozen = 0
+                        gc.freeze()
             elif node is not None and inode.node is not node:
                 inode.node = node
             return inode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -32,6 +33,9 @@ from famfs.omf.log import (
     set_crcs,
 )
 from famfs.omf.superblock import Superblock
+
+FS_ENCODING = sys.getfilesystemencoding()
+FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 @dataclass(frozen=True)
@@ -137,13 +141,14 @@ class MetadataLog:
             blob = rows[list(indices), :ENTRY_HEAD_SIZE].tobytes()
         else:
             pread, fd = os.pread, self.device.fd
-            blob = b"".join([pread(fd, ENTRY_HEAD_SIZE, first + i * LOG_ENTRY_SIZE)
-                             for i in indices])
+            offsets = (np.asarray(indices, dtype=np.int64) * LOG_ENTRY_SIZE + first).tolist()
+            blob = b"".join([pread(fd, ENTRY_HEAD_SIZE, at) for at in offsets])
             if len(blob) != count * ENTRY_HEAD_SIZE:
                 raise DeviceError(f"{self.device.path}: short read of the log")
         raws, modes, uids, gids, sizes, flags = file_heads(blob, count)
-        fsdecode = os.fsdecode
-        return FileHeads([fsdecode(r) for r in raws], modes, uids, gids, sizes, flags)
+        encoding, errors = FS_ENCODING, FS_ERRORS  # what os.fsdecode does, without its checks
+        return FileHeads([r.decode(encoding, errors) for r in raws], modes, uids, gids, sizes,
+                         flags)
 
     def append(self, payloads: Sequence[Payload]) -> int:
         """Append `payloads` as new entries; return the index of the first.

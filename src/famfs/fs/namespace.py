@@ -144,7 +144,13 @@ class File(Node):
     def __init__(self, relpath: str, mode: int, uid: int, gid: int, index: int | None,
                  entry: FileEntry | None = None, source: EntrySource | None = None,
                  size: int = 0, flags: int = 0) -> None:
-        super().__init__(relpath, mode, uid, gid, index)
+        # Node's fields set here, not through Node.__init__: a directory's first lookup makes
+        # one File per child.
+        self.relpath = relpath
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.index = index
         self._entry = entry
         self._source = source
         self._size = size
@@ -408,12 +414,11 @@ class Namespace:
         """(name, node) of the files of FILE entries `indices`, their heads read at once."""
         source = self.source
         assert source is not None
-        heads = source.file_heads(indices)
-        return [(path.rpartition("/")[2],
-                 File(path, mode & 0o7777, uid, gid, index, source=source, size=size,
-                      flags=flags))
-                for path, mode, uid, gid, size, flags, index
-                in zip(*heads, indices, strict=True)]
+        paths, modes, uids, gids, sizes, flags = source.file_heads(indices)
+        return [(path.rpartition("/")[2], File(path, mode & 0o7777, uid, gid, index, None,
+                                               source, size, flag))
+                for path, mode, uid, gid, size, flag, index
+                in zip(paths, modes, uids, gids, sizes, flags, indices, strict=True)]
 
     def _frozen_files(self, nid: int) -> list[tuple[str, File]]:
         """(name, node) of the file children of node `nid` in the frozen table (which never
@@ -428,9 +433,12 @@ class Namespace:
         """Node objects of the children of node `nid`, by name in the order they were made
         (see `Directory.children`); `frozen_files`: `_frozen_files(nid)` made already."""
         ids = self._frozen_children(nid)
-        kids, dirs = ids.tolist(), self.frozen.is_dir[ids].tolist()
-        files = iter(frozen_files if frozen_files is not None else self._frozen_files(nid))
+        is_dir = self.frozen.is_dir[ids]
         added = self._added_children.get(nid, [])
+        if not added and not is_dir.any():  # files only, all frozen: in table order already
+            return dict(frozen_files if frozen_files is not None else self._frozen_files(nid))
+        kids, dirs = ids.tolist(), is_dir.tolist()
+        files = iter(frozen_files if frozen_files is not None else self._frozen_files(nid))
         base = self._base
         added_dirs = [self._is_dir[c - base] for c in added]
         kids.extend(added)

@@ -29,11 +29,16 @@ DT_SHIFT = 12
 
 def attr_values(st: Stat) -> tuple[int, ...]:
     """The 16 fields of the fuse_attr of `st`, in wire order."""
-    asec, ansec = divmod(st.atime_ns, NS)
-    msec, mnsec = divmod(st.mtime_ns, NS)
-    csec, cnsec = divmod(st.ctime_ns, NS)
-    return (st.ino, st.size, -(-st.size // BLOCK_SIZE), asec, msec, csec, ansec, mnsec, cnsec,
-            st.mode, st.nlink, st.uid, st.gid, 0, st.blksize, 0)
+    ino, mode, nlink, uid, gid, size, atime, mtime, ctime, blksize = st
+    asec, ansec = divmod(atime, NS)
+    if mtime == atime and ctime == atime:  # a logged node's times: all the mount's start
+        msec = csec = asec
+        mnsec = cnsec = ansec
+    else:
+        msec, mnsec = divmod(mtime, NS)
+        csec, cnsec = divmod(ctime, NS)
+    return (ino, size, -(-size // BLOCK_SIZE), asec, msec, csec, ansec, mnsec, cnsec, mode,
+            nlink, uid, gid, 0, blksize, 0)
 
 
 def entry_out(nodeid: int, st: Stat, valid: tuple[int, int]) -> bytes:

@@ -358,7 +358,8 @@ class FamfsOperations:
                                   extent=(meta.file_type, meta.offset, meta.length))
 
     def stat(self, inode: Inode) -> Stat:
-        if inode.kind is Kind.FILE or inode.kind is Kind.META_FILE:
+        kind = inode.kind
+        if kind is Kind.FILE or kind is Kind.META_FILE:
             nlink, size = 1, inode.file_size()
         else:
             node = inode.node
@@ -387,8 +388,10 @@ class FamfsOperations:
 
     def lookup(self, parent: int, name: str) -> tuple[Inode, Stat]:
         """The child `name` of directory `parent`; counts one kernel lookup of it."""
-        dir_inode = self._inode(parent)
-        if not dir_inode.is_dir:
+        dir_inode = self.inodes.get(parent)
+        if dir_inode is None:
+            dir_inode = self._inode(parent)  # ESTALE
+        if dir_inode.kind is not Kind.DIR and dir_inode.kind is not Kind.META_DIR:
             raise _err(errno.ENOTDIR)
         if len(name) > NAME_MAX // 4 and len(os.fsencode(name)) > NAME_MAX:
             raise _err(errno.ENAMETOOLONG)

@@ -346,8 +346,9 @@ class Session:
         helpers = len(self.helper_fds)
         handle, reply_short, shorts = self._handle, self._reply_short, self.short_handlers
         latency = self.cpu_latency
+        stopping = self._stopping.is_set
         last_unique = 0
-        while not self._stopping.is_set():
+        while not stopping():
             if busy_poll and self._idle_helpers == helpers:
                 deadline = clock() + busy_poll
                 while not poll(0):
@@ -547,7 +548,10 @@ class Session:
         except Exception as exc:  # every failure becomes an error reply
             self._failed(fields[1], fields[2], exc)
             return
-        self.send(fields[2], result)
+        if type(result) is bytes:  # the usual reply: one struct, packed by the handler
+            self._write([_OUT_HEADER.pack(_OUT_SIZE + len(result), 0, fields[2]), result])
+        else:
+            self.send(fields[2], result)
 
     def _failed(self, opcode: int, unique: int, exc: Exception) -> None:
         code = error_number(exc)

@@ -689,11 +689,10 @@ def pack_request(opcode: int, unique: int, nodeid: int, payload: bytes = b"", ui
 
 def cstring(buf: bytes | memoryview, offset: int = 0) -> bytes:
     """The NUL-terminated string at `offset` (WireError if there is no NUL)."""
-    raw = bytes(buf[offset:])
-    end = raw.find(b"\0")
-    if end < 0:
+    name, nul, _ = bytes(buf[offset:] if offset else buf).partition(b"\0")
+    if not nul:
         raise WireError("name is not NUL-terminated")
-    return raw[:end]
+    return name
 
 
 # --- /dev/fuse ioctls --------------------------------------------------------------------------

@@ -157,8 +157,11 @@ class InodeTable:
     def _add(self, nodeid: int, key: str, kind: Kind, node: Node | None, **extra: object
              ) -> Inode:
         now = self.epoch_ns
-        inode = Inode(nodeid, key, kind, node, atime_ns=now, mtime_ns=now, ctime_ns=now,
-                      **extra)  # type: ignore[arg-type]
+        if extra:
+            inode = Inode(nodeid, key, kind, node, atime_ns=now, mtime_ns=now, ctime_ns=now,
+                          **extra)  # type: ignore[arg-type]
+        else:  # a logged node (positional: one is made for every name the kernel looks up)
+            inode = Inode(nodeid, key, kind, node, 0, None, None, None, now, now, now)
         self._by_id[nodeid] = inode
         self._by_key[key] = inode
         return inode

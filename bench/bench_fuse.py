@@ -57,6 +57,7 @@ import cfuse
 from famfs.fs.filesystem import Filesystem, NewFile
 from famfs.fs.mkfs import mkfs
 from famfs.fs.mounts import mount_of
+from famfs.fuse import cpu_latency
 from famfs.fuse import session as session_module
 from famfs.fuse.mount import MountRequest, Server
 from famfs.fuse.ops import MountOptions
@@ -543,6 +544,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="famfs mount -t WORKERS")
     parser.add_argument("--busy-poll", type=int, metavar="USEC",
                         help="famfs mount --busy-poll USEC (sections 1-5)")
+    parser.add_argument("--cpu-latency", type=int, metavar="USEC",
+                        help="famfs mount --cpu-latency USEC (sections 1-5), and the same CPU "
+                             "latency request held by the benchmark meanwhile, so that the C "
+                             "servers run under it too")
     parser.add_argument("--no-install", action="store_true",
                         help="do not apt-get the C toolchain when it is missing")
     args = parser.parse_args()
@@ -553,12 +558,21 @@ def main() -> int:
     options = [] if args.workers is None else ["-t", str(args.workers)]
     if args.busy_poll is not None:
         options += ["--busy-poll", str(args.busy_poll)]
+    if args.cpu_latency is not None:
+        options += ["--cpu-latency", str(args.cpu_latency)]
+    if args.cpu_latency is not None:
+        print(f"CPU latency request of {args.cpu_latency} us: held by the mounts (--cpu-latency) "
+              f"and by the benchmark itself (so the C servers run under it too)")
     if args.only in (None, "dd"):
         with ExitStack() as stack:
+            if args.cpu_latency is not None:
+                stack.enter_context(cpu_latency.holding(args.cpu_latency))
             bench_read_path(args.size_mib * MiB, args.parallel_mib * MiB, args.rounds,
                             not args.no_install, options, stack)
     if args.only in (None, "meta"):
         with ExitStack() as stack:
+            if args.cpu_latency is not None:
+                stack.enter_context(cpu_latency.holding(args.cpu_latency))
             bench_metadata(args.files, min(args.opens, args.files), options, stack)
     if args.only in (None, "write"):
         bench_write_big(args.size_mib * MiB, args.write_rounds)

@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import cfuse  # noqa: E402
 import scale_image  # noqa: E402
 from famfs.fs.filesystem import Filesystem  # noqa: E402
-from famfs.fuse.cpu_latency import CPU_LATENCY_DEVICE, CpuLatencyRequest  # noqa: E402
+from famfs.fuse.cpu_latency import CPU_LATENCY_DEVICE, holding  # noqa: E402
 from famfs.omf.layout import MiB, log_last_index  # noqa: E402
 
 FULL = log_last_index(256 * MiB) + 1
@@ -234,18 +234,6 @@ def cpu_latency_usable() -> bool:
     return os.access(CPU_LATENCY_DEVICE, os.W_OK)
 
 
-@contextmanager
-def cpu_latency_held(limit_us: int) -> Iterator[None]:
-    """Hold a CPU latency QoS request of `limit_us` for the block, as `famfs mount
-    --cpu-latency` does while it serves (famfs.fuse.cpu_latency)."""
-    request = CpuLatencyRequest(limit_us)
-    request.hold()
-    try:
-        yield
-    finally:
-        request.close()
-
-
 @dataclass(frozen=True)
 class StatRun:
     """One way of running stat by path through the mount and the C server: `mine` and `theirs`
@@ -319,7 +307,7 @@ def measure_size(work: Path, entries: int, quick: bool, c_tree: str,
     if cpu_latency:
         variants.append(StatRun("stat_cpu_latency", "stat_c_cpu_latency",
                                 options=("--cpu-latency", "0"),
-                                around_c=lambda: cpu_latency_held(0)))
+                                around_c=lambda: holding(0)))
     for v in variants:
         with v.around():
             paths.write_text("".join(f"{mnt / p}\n" for p in sample))

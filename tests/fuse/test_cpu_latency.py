@@ -14,6 +14,7 @@ from famfs.fuse.cpu_latency import (
     MAX_LIMIT_US,
     CpuLatencyRequest,
     effective_limit_us,
+    holding,
 )
 
 pytestmark = pytest.mark.fuse
@@ -117,3 +118,9 @@ def test_mount_refuses_a_cpu_latency_out_of_range(image, mounter, cli, value):
     proc = cli("mount", "--cpu-latency", value, image, mounter.mountpoint())
     assert proc.returncode == 2 and "--cpu-latency" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_holding_sets_the_limit_for_the_block_and_drops_it_after(unlimited):
+    with holding(LIMIT_US) as request:
+        assert request.held and effective_limit_us() == LIMIT_US
+    assert effective_limit_us() == unlimited

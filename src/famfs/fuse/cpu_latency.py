@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 CPU_LATENCY_DEVICE = "/dev/cpu_dma_latency"
 NO_LIMIT = -1
@@ -66,6 +68,17 @@ class CpuLatencyRequest:
             os.close(self._fd)
             self._fd = -1
             self.held = False
+
+
+@contextmanager
+def holding(limit_us: int, path: str = CPU_LATENCY_DEVICE) -> Iterator[CpuLatencyRequest]:
+    """A request of `limit_us` held for the block, then dropped (OSError as CpuLatencyRequest)."""
+    request = CpuLatencyRequest(limit_us, path)
+    request.hold()
+    try:
+        yield request
+    finally:
+        request.close()
 
 
 def effective_limit_us(path: str = CPU_LATENCY_DEVICE) -> int:

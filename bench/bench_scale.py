@@ -519,23 +519,24 @@ Where the targets are not met, what bounds them:
 
 - stat by path of files whose directories were never listed: every file costs one LOOKUP
   round trip (the kernel learns names ahead of asking only from READDIRPLUS), and the first
-  LOOKUP in a directory loads that directory's children (their entry heads, read in one
-  batch). Most of a round trip is a wakeup across CPUs: the client sleeps on its CPU until
-  the reply, written on the server's CPU, wakes it, which on these virtual machines costs
-  tens of microseconds. The one-CPU columns measure it: the same paths with the client and
-  the server pinned to one CPU (where the kernel wakes the client on the CPU it is on),
-  through the mount and through the same-run C libfuse3 server (bench/cfuse_tree.c, which
-  answers every LOOKUP from the name alone with no table and runs libfuse's single-threaded
-  loop). On one CPU the C server ran at 4.7-5.3 times its rate across CPUs and the mount
-  at 1.5-1.7 times (in the run behind these docs); the gap between the two one-CPU figures,
-  about 14-20 us per file, is the mount's Python per LOOKUP. Across CPUs the C server is no
-  faster than the mount, whose request thread polls for the next request instead of
-  sleeping (it saves the server's wakeup, not the client's). The wakeup is dear because
-  these guests do not poll before they halt an idle CPU (guest_halt_poll_ns 0, against the
-  kernel's 200,000): `--halt-poll-ns 200000` runs both servers again with the window open.
-  FUSE over io_uring (a queue per CPU) keeps a round trip on one CPU too, but a trial of it
-  was slower, bounded by the server's own CPU time per file (docs/fuse.md). Walks, which
-  list each directory first, run at the target.
+  LOOKUP in a directory loads that directory's children (their entry heads, one pread each,
+  decoded in one batch). Most of a round trip across CPUs is waking the client: it sleeps on
+  its CPU until the reply comes, and these virtual machines halt an idle CPU at once (the
+  haltpoll module's guest_halt_poll_ns is 0; the kernel's default is 200,000), so each
+  wake-up goes out through the host. The same-run C libfuse3 server (bench/cfuse_tree.c:
+  no table, every LOOKUP answered from the name alone, libfuse's single-threaded loop) is
+  bound the same way, and across CPUs it is no faster than the mount, whose request thread
+  polls for the next request instead of sleeping. Three rows take that wake-up out. In the
+  one-CPU columns, the client and the server are pinned to one CPU. In the `famfs mount
+  --cpu-latency 0` row, the mount holds a CPU latency QoS request while requests keep coming,
+  so idle CPUs poll instead of halting; the C figure beside it was measured with the
+  benchmark holding the same request. With `--halt-poll-ns`, both servers run once more with
+  the guest's window open. What is left then is the mount's own time per LOOKUP, in Python:
+  reading the request, finding the child, making its inode, packing the reply, and the load
+  of its directory spread over the directory's files. The C server spends a microsecond or
+  two. FUSE over io_uring (a queue per CPU) keeps a round trip on one CPU too, but a trial
+  of it was slower, bounded by the server's own CPU time per file (docs/fuse.md). Walks,
+  which list each directory first, run at the target.
 - `logplay --shadow` spends most of its time making one file per log entry (open with
   O_CREAT | O_EXCL under the directory's descriptor, write, close). Those system calls
   release the GIL, so the files of each window of 4,096 entries are made by two threads

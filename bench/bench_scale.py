@@ -550,11 +550,10 @@ Where the targets are not met, what bounds them:
   record columns in bulk, and only paths that are not plain scalars go through the
   libyaml-exact emitter.
 - `ls -lR` and os.walk + stat of the mount are bounded by the server's Python per listed
-  entry (about 6 us to answer its part of READDIRPLUS and 4 us to load it from the log,
+  entry (about 6 us to answer its part of READDIRPLUS and 2 us to load it from the log,
   measured in process) on two cores shared with `ls` and with the kernel's work of making a
   dentry and an inode for every entry. Their rate moves with the machine: against the
-  same-run tmpfs `ls -lR` it has been 0.34-0.54x, so it lands on either side of 50,000
-  files/s from run to run.
+  same-run tmpfs `ls -lR` it has been 0.30-0.54x.
 - `creat -M` and `cp -r` spend most of their time in work done once per file (argument
   parsing, space reservation with one fallocate per file, encoding and checking each entry,
   and for `cp` the system calls that read each source); the part that grows with the log
@@ -605,7 +604,10 @@ def write_docs(rows: list[dict[str, float]], creat: dict[int, float],
         f"{SHADOW_DOCUMENT_BYTES} bytes in {DIRS:,} directories (the system calls "
         f"`logplay --shadow` makes per file) {base_files:,.0f} files/s (median of {RUNS}); "
         f"stat by path through a C libfuse3 server with no table: the column beside the "
-        f"mount's; both again with the client and the server pinned to CPU {ONE_CPU}.", "",
+        f"mount's; both again with the client and the server pinned to CPU {ONE_CPU}, and, "
+        f"at the largest size, with a CPU latency request of 0 held (`famfs mount "
+        f"--cpu-latency 0`; for the C server, held by the benchmark): the targets table. Guest "
+        f"halt polling: {halt_poll_setting()}.", "",
         "## Targets at a full log", "",
         "| target | result | |", "|---|---|---|",
     ]

@@ -520,24 +520,13 @@ def entry_head(buf: bytes | memoryview, offset: int
     return etype, raw.split(b"\0", 1)[0], mode, uid, gid, size, flags
 
 
-_FILE_HEAD_FIELDS = ("f_size", "f_flags", "f_uid", "f_gid", "f_mode")
-_ENTRY_FIELDS = ENTRY_DTYPE.fields
-assert _ENTRY_FIELDS is not None
-FILE_HEAD_DTYPE = np.dtype({
-    "names": [*_FILE_HEAD_FIELDS, "f_relpath"],
-    "formats": [_ENTRY_FIELDS[n][0] for n in _FILE_HEAD_FIELDS] + [f"S{MAX_PATH}"],
-    "offsets": [_ENTRY_FIELDS[n][1] for n in (*_FILE_HEAD_FIELDS, "f_relpath")],
-    "itemsize": ENTRY_HEAD_SIZE,
-})
-"""The FILE fields of `entry_head` over ENTRY_HEAD_SIZE-byte heads laid end to end (the
-offsets of ENTRY_DTYPE; the relpath as NUL-padded bytes)."""
-
-
 def file_heads(blob: bytes | memoryview, count: int
                ) -> tuple[list[bytes], list[int], list[int], list[int], list[int], list[int]]:
     """(relpath bytes, mode, uid, gid, size, flags), as columns, of the `count` FILE entries
     whose heads lie end to end in `blob`: what `entry_head` reads of each, without checks."""
-    rec = np.frombuffer(blob, dtype=FILE_HEAD_DTYPE, count=count)
-    raws = [r if b"\0" not in r else r.split(b"\0", 1)[0] for r in rec["f_relpath"].tolist()]
-    return (raws, rec["f_mode"].tolist(), rec["f_uid"].tolist(), rec["f_gid"].tolist(),
-            rec["f_size"].tolist(), rec["f_flags"].tolist())
+    if not count:
+        return [], [], [], [], [], []
+    _, _, sizes, flags, uids, gids, modes, raws = zip(
+        *_HEAD_FILE.iter_unpack(blob[:count * ENTRY_HEAD_SIZE]), strict=True)
+    return ([r.partition(b"\0")[0] for r in raws], list(modes), list(uids), list(gids),
+            list(sizes), list(flags))

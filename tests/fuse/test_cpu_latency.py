@@ -106,6 +106,16 @@ def test_a_mount_holds_the_limit_while_serving_and_withdraws_it_when_idle(image,
     assert held == LIMIT_US and time.monotonic() - t0 < 5.0
 
 
+def test_a_mount_without_busy_polling_withdraws_the_limit_as_soon_as_it_sleeps(image, mounter,
+                                                                             unlimited):
+    mp, _ = mounter.mount(image, "--cpu-latency", str(LIMIT_US), "--busy-poll", "0")
+    for _ in range(3):
+        os.stat(os.path.join(mp, "a.bin"))
+        with open(os.path.join(mp, "a.bin"), "rb") as fh:
+            assert len(fh.read()) == 4096
+    assert wait_for(lambda: effective_limit_us() == unlimited, 1.0)
+
+
 def test_an_unmounted_server_leaves_no_limit_behind(image, mounter, cli, unlimited):
     mp, _ = mounter.mount(image, "--cpu-latency", str(LIMIT_US), "--busy-poll", "100000")
     os.stat(os.path.join(mp, "a.bin"))

@@ -3,6 +3,7 @@ withdrawn once the request thread sleeps, and gone with the server."""
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -91,6 +92,17 @@ def test_a_limit_out_of_range_is_refused(limit):
 def test_a_device_that_cannot_be_opened_raises_an_oserror_with_its_errno(tmp_path):
     with pytest.raises(FileNotFoundError):
         CpuLatencyRequest(0, path=str(tmp_path / "missing"))
+
+
+def test_a_write_that_fails_closes_the_request_and_says_why():
+    request = CpuLatencyRequest(0, path="/dev/full")  # every write to it fails with ENOSPC
+    request.hold()
+    assert not request.held and isinstance(request.error, OSError)
+    assert request.error.errno == errno.ENOSPC
+    request.hold()
+    request.release()
+    request.close()
+    assert not request.held
 
 
 def test_a_mount_holds_the_limit_while_serving_and_withdraws_it_when_idle(image, mounter,

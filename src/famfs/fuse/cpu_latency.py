@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,7 +31,8 @@ class CpuLatencyRequest:
     to `limit_us` microseconds, `release` withdraws it again, and each writes only when the
     state changes. Raises OSError (with its errno) if the device cannot be opened. A write
     that fails later closes the request for good (`error` says why): it is a hint to the
-    kernel, never a reason to stop serving."""
+    kernel, never a reason to stop serving. Safe to close from another thread than the one that
+    holds and releases it (the descriptor is never written after it is closed)."""
 
     def __init__(self, limit_us: int, path: str = CPU_LATENCY_DEVICE) -> None:
         if not 0 <= limit_us <= MAX_LIMIT_US:
@@ -41,29 +43,38 @@ class CpuLatencyRequest:
         self.error: OSError | None = None
         self._hold = _VALUE.pack(limit_us)
         self._release = _VALUE.pack(NO_LIMIT)
+        self._lock = threading.Lock()
         self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
 
     def hold(self) -> None:
         """Set the limit (nothing to do if it is set already, or the request is closed)."""
         if not self.held and self._fd >= 0:
-            self._write(self._hold)
-            self.held = self._fd >= 0
+            with self._lock:
+                if self._fd >= 0:
+                    self._write(self._hold)
+                    self.held = self._fd >= 0
 
     def release(self) -> None:
         """Withdraw the limit (nothing to do if it is withdrawn already)."""
         if self.held:
-            self._write(self._release)
-            self.held = False
+            with self._lock:
+                if self.held:
+                    self._write(self._release)
+                    self.held = False
 
     def _write(self, value: bytes) -> None:
         try:
             os.write(self._fd, value)
         except OSError as exc:
             self.error = exc
-            self.close()
+            self._close()
 
     def close(self) -> None:
         """Drop the request (the kernel forgets its limit)."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -121,6 +123,15 @@ class Mounter:
     mountpoints: list[str] = field(default_factory=list)
     pids: set[int] = field(default_factory=set)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    public_dirs: list[str] = field(default_factory=list)
+
+    def public_dir(self) -> str:
+        """A new directory under /tmp that every user may enter (for mount points that other
+        users must reach); removed by `cleanup`, once the mounts in it are gone."""
+        path = tempfile.mkdtemp(prefix="famfs-public-", dir="/tmp")
+        os.chmod(path, 0o755)
+        self.public_dirs.append(path)
+        return path
 
     def mountpoint(self, name: str = "mnt") -> str:
         path = self.base / f"{name}-{uuid.uuid4().hex[:8]}"
@@ -177,6 +188,14 @@ class Mounter:
                 proc.wait()
             if proc.stderr is not None:
                 proc.stderr.close()
+        for path in self.public_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def public_dir(mounter: Mounter) -> str:
+    """A directory under /tmp that every user may enter, removed after the mounts in it."""
+    return mounter.public_dir()
 
 
 @pytest.fixture

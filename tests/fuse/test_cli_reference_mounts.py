@@ -106,20 +106,6 @@ def throwaway_user():
         subprocess.run(["userdel", name], capture_output=True)
 
 
-@pytest.fixture
-def public_dir():
-    """A directory under /tmp that any user may enter (removed afterwards)."""
-    import shutil
-    import tempfile
-
-    path = tempfile.mkdtemp(prefix="famfs-public-", dir="/tmp")
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def test_write_refused_by_file_modes_says_so(public_dir: str, famfs_image: str, mounter,
                                              throwaway_user) -> None:
     import subprocess

@@ -12,7 +12,6 @@ import errno
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,17 +78,6 @@ def stranger(need_fuse: None) -> Iterator[Stranger]:
 
 
 @pytest.fixture
-def open_dir() -> Iterator[str]:
-    """A directory every user can traverse, for mount points the stranger can reach."""
-    path = tempfile.mkdtemp(prefix="famfs-perm-")
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def image(famfs_image: str) -> str:
     populate(famfs_image, FILES, DIRS)
     return famfs_image
@@ -104,9 +92,9 @@ def reachable_mount(mounter, device: str, where: str, env: dict[str, str] | None
 
 
 @pytest.fixture
-def mp(image, mounter, open_dir) -> str:
+def mp(image, mounter, public_dir) -> str:
     """The image mounted by root (the master) where the stranger can reach it."""
-    return reachable_mount(mounter, image, open_dir)
+    return reachable_mount(mounter, image, public_dir)
 
 
 def client_env() -> dict[str, str]:
@@ -124,9 +112,9 @@ def test_log_cannot_be_read_by_another_user(mp, stranger):
         assert len(fh.read(4096)) == 4096
 
 
-def test_log_cannot_be_read_by_another_user_on_a_client_mount(image, mounter, open_dir,
+def test_log_cannot_be_read_by_another_user_on_a_client_mount(image, mounter, public_dir,
                                                              stranger):
-    mp = reachable_mount(mounter, image, open_dir, env=client_env())
+    mp = reachable_mount(mounter, image, public_dir, env=client_env())
     assert stranger.errno_of(f"open({os.path.join(mp, '.meta/.log')!r}, 'rb')") == "EACCES"
 
 
@@ -140,9 +128,9 @@ def test_logplay_attribute_is_refused_to_another_user(mp, stranger):
     assert os.getxattr(mp, LOGPLAY_XATTR)  # root replays
 
 
-def test_logplay_attribute_is_refused_to_another_user_on_a_client(image, mounter, open_dir,
+def test_logplay_attribute_is_refused_to_another_user_on_a_client(image, mounter, public_dir,
                                                                  stranger):
-    mp = reachable_mount(mounter, image, open_dir, env=client_env())
+    mp = reachable_mount(mounter, image, public_dir, env=client_env())
     assert stranger.errno_of(f"os.getxattr({mp!r}, {LOGPLAY_XATTR!r})") == "EACCES"
 
 
@@ -216,10 +204,10 @@ def log_read_only_file(image: str, relpath: str, mode: int = 0o666) -> bytes:
 
 
 @pytest.mark.parametrize("host", ["master", "client"])
-def test_read_only_everywhere_file_refuses_writes_on_every_host(image, mounter, open_dir,
+def test_read_only_everywhere_file_refuses_writes_on_every_host(image, mounter, public_dir,
                                                                stranger, host):
     data = log_read_only_file(image, "frozen")
-    mp = reachable_mount(mounter, image, open_dir,
+    mp = reachable_mount(mounter, image, public_dir,
                          env=client_env() if host == "client" else None)
     path = os.path.join(mp, "frozen")
     assert os.stat(path).st_mode & 0o222 == 0
@@ -242,8 +230,8 @@ def test_read_only_everywhere_file_refuses_writes_on_every_host(image, mounter, 
 # --- .meta on a client ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", [".log", ".superblock"])
-def test_client_never_opens_meta_files_for_writing(image, mounter, open_dir, name):
-    mp = reachable_mount(mounter, image, open_dir, env=client_env())
+def test_client_never_opens_meta_files_for_writing(image, mounter, public_dir, name):
+    mp = reachable_mount(mounter, image, public_dir, env=client_env())
     path = os.path.join(mp, ".meta", name)
     for flags in (os.O_RDWR, os.O_WRONLY):
         with pytest.raises(OSError) as exc:

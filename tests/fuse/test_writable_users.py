@@ -11,7 +11,7 @@ import os
 import stat
 
 import pytest
-from test_permissions import PYTHON, open_dir, reachable_mount, stranger  # noqa: F401
+from test_permissions import PYTHON, reachable_mount, stranger  # noqa: F401
 
 from conftest import wait_for
 from famfs.fs.filesystem import Filesystem
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.fuse
 
 
 @pytest.fixture
-def mp(image_path, mounter, open_dir) -> str:  # noqa: F811
+def mp(image_path, mounter, public_dir) -> str:
     mkfs(image_path, size=64 * MiB)
-    mp = reachable_mount(mounter, image_path, open_dir)
+    mp = reachable_mount(mounter, image_path, public_dir)
     old = os.umask(0)
     try:
         os.mkdir(os.path.join(mp, "public"), 0o777)

@@ -30,6 +30,7 @@ sys.modules[_spec.name] = fuse_fixtures
 _spec.loader.exec_module(fuse_fixtures)
 need_fuse = fuse_fixtures.need_fuse
 mounter = fuse_fixtures.mounter
+public_dir = fuse_fixtures.public_dir
 
 
 @pytest.fixture(autouse=True)

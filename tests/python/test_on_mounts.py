@@ -5,8 +5,6 @@ namespace functions."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 
 import numpy as np
@@ -20,15 +18,6 @@ from famfs.omf.layout import FILE_FLAG_ALL_HOSTS_RO, MiB
 from famfs.omf.log import FileEntry
 
 pytestmark = pytest.mark.fuse
-
-
-@pytest.fixture
-def public_dir():
-    """A directory every user may enter, for mount points other users must reach."""
-    path = tempfile.mkdtemp(prefix="famfs-public-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

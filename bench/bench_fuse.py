@@ -50,7 +50,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import cfuse
@@ -558,22 +558,20 @@ def main() -> int:
     options = [] if args.workers is None else ["-t", str(args.workers)]
     if args.busy_poll is not None:
         options += ["--busy-poll", str(args.busy_poll)]
+    held: AbstractContextManager[object] = nullcontext()
     if args.cpu_latency is not None:
         options += ["--cpu-latency", str(args.cpu_latency)]
-    if args.cpu_latency is not None:
+        held = cpu_latency.holding(args.cpu_latency)
         print(f"CPU latency request of {args.cpu_latency} us: held by the mounts (--cpu-latency) "
               f"and by the benchmark itself (so the C servers run under it too)")
-    if args.only in (None, "dd"):
-        with ExitStack() as stack:
-            if args.cpu_latency is not None:
-                stack.enter_context(cpu_latency.holding(args.cpu_latency))
-            bench_read_path(args.size_mib * MiB, args.parallel_mib * MiB, args.rounds,
-                            not args.no_install, options, stack)
-    if args.only in (None, "meta"):
-        with ExitStack() as stack:
-            if args.cpu_latency is not None:
-                stack.enter_context(cpu_latency.holding(args.cpu_latency))
-            bench_metadata(args.files, min(args.opens, args.files), options, stack)
+    with held:
+        if args.only in (None, "dd"):
+            with ExitStack() as stack:
+                bench_read_path(args.size_mib * MiB, args.parallel_mib * MiB, args.rounds,
+                                not args.no_install, options, stack)
+        if args.only in (None, "meta"):
+            with ExitStack() as stack:
+                bench_metadata(args.files, min(args.opens, args.files), options, stack)
     if args.only in (None, "write"):
         bench_write_big(args.size_mib * MiB, args.write_rounds)
         bench_write_tree(args.files, args.write_rounds)

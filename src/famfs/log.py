@@ -34,8 +34,8 @@ from famfs.omf.log import (
 )
 from famfs.omf.superblock import Superblock
 
-FS_ENCODING = sys.getfilesystemencoding()
-FS_ERRORS = sys.getfilesystemencodeerrors()
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class MetadataLog:
             if len(blob) != count * ENTRY_HEAD_SIZE:
                 raise DeviceError(f"{self.device.path}: short read of the log")
         raws, modes, uids, gids, sizes, flags = file_heads(blob, count)
-        encoding, errors = FS_ENCODING, FS_ERRORS  # what os.fsdecode does, without its checks
+        encoding, errors = _FS_ENCODING, _FS_ERRORS  # what os.fsdecode does, without its checks
         return FileHeads([r.decode(encoding, errors) for r in raws], modes, uids, gids, sizes,
                          flags)
 

@@ -388,10 +388,8 @@ class FamfsOperations:
 
     def lookup(self, parent: int, name: str) -> tuple[Inode, Stat]:
         """The child `name` of directory `parent`; counts one kernel lookup of it."""
-        dir_inode = self.inodes.get(parent)
-        if dir_inode is None:
-            dir_inode = self._inode(parent)  # ESTALE
-        if dir_inode.kind is not Kind.DIR and dir_inode.kind is not Kind.META_DIR:
+        dir_inode = self._inode(parent)
+        if not dir_inode.is_dir:
             raise _err(errno.ENOTDIR)
         if len(name) > NAME_MAX // 4 and len(os.fsencode(name)) > NAME_MAX:
             raise _err(errno.ENAMETOOLONG)

@@ -548,10 +548,7 @@ class Session:
         except Exception as exc:  # every failure becomes an error reply
             self._failed(fields[1], fields[2], exc)
             return
-        if type(result) is bytes:  # the usual reply: one struct, packed by the handler
-            self._write([_OUT_HEADER.pack(_OUT_SIZE + len(result), 0, fields[2]), result])
-        else:
-            self.send(fields[2], result)
+        self.send(fields[2], result)
 
     def _failed(self, opcode: int, unique: int, exc: Exception) -> None:
         code = error_number(exc)
@@ -633,11 +630,11 @@ class Session:
 
     def send(self, unique: int, payload: Reply) -> None:
         """Reply to request `unique` with `payload` (see the module docstring)."""
+        if isinstance(payload, (bytes, memoryview, bytearray)):  # the usual reply first
+            self._write([_OUT_HEADER.pack(_OUT_SIZE + len(payload), 0, unique), payload])
+            return
         if payload is None:
             self._write([_OUT_HEADER.pack(OutHeader.SIZE, 0, unique)])
-            return
-        if isinstance(payload, (memoryview, bytes, bytearray)):
-            self._write([_OUT_HEADER.pack(_OUT_SIZE + len(payload), 0, unique), payload])
             return
         parts = list(payload)
         size = OutHeader.SIZE + sum(map(len, parts))
